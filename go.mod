@@ -1,0 +1,3 @@
+module github.com/jobrun/jobrun
+
+go 1.26

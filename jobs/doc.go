@@ -1,0 +1,21 @@
+// Package jobs is jobrun's domain: jobs, their ordered event logs, and the
+// runner that turns a child process's output into events.
+//
+// Invariants:
+//   - A job's events are numbered by Seq from 1, contiguous: no gap, no
+//     duplicate. The process that runs a job assigns seq; nothing else
+//     writes to a running job's log except the final "lost" exit event,
+//     written only when the runner is provably dead.
+//   - The exit event is always the last event of a job.
+//   - Concatenating Data and EOL of one stream's line events in seq order
+//     gives back exactly the bytes the child wrote to that stream.
+//   - Line is the visual line number: fragments (EOL "") of one line and
+//     the "\r" redraws of one line share a number, per stream.
+//   - The runner hands events to its Store, and only after the Store has
+//     committed them to its Publisher, so anything a viewer has seen can be
+//     replayed.
+//
+// This package imports no other jobrun package. The interfaces it needs
+// (Store, Publisher) are declared here and satisfied by store.DB and
+// stream.Hub.
+package jobs

@@ -1,0 +1,21 @@
+package jobs
+
+import "errors"
+
+// Sentinel errors shared by every package. Adapters wrap them with context
+// (fmt.Errorf("...: %w", ErrNotFound)) and transports map them to HTTP
+// statuses and WebSocket close codes in exactly one place each.
+var (
+	// ErrNotFound: the job (or another named thing) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request is malformed (bad parameter, bad JSON).
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict: the request does not fit the stored state, for example a
+	// resume cursor beyond the last stored seq of a job.
+	ErrConflict = errors.New("conflict")
+	// ErrTooSlow: a viewer fell too far behind and was cut off; it resumes
+	// by seq.
+	ErrTooSlow = errors.New("viewer too slow")
+	// ErrSchemaTooNew: the database was written by a newer jobrun.
+	ErrSchemaTooNew = errors.New("database schema is newer than this jobrun")
+)

@@ -1,0 +1,98 @@
+package jobs
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// EventType names what an event is. Clients ignore types they do not know.
+type EventType string
+
+// The event types.
+const (
+	TypeLine     EventType = "line"
+	TypeProgress EventType = "progress"
+	TypeExit     EventType = "exit"
+)
+
+// Stream names the output stream a line came from.
+type Stream string
+
+// The streams. StreamTTY is the single stream of a job run under a PTY.
+const (
+	StreamStdout Stream = "stdout"
+	StreamStderr Stream = "stderr"
+	StreamTTY    Stream = "tty"
+)
+
+// MaxLineBytes is the longest piece of output one line event carries. A
+// longer line is split into pieces of at most this many bytes (eol ""),
+// never truncated.
+const MaxLineBytes = 64 << 10
+
+// Event is one entry of a job's ordered event log. Which fields are set
+// depends on Type; see docs/protocol.md for the wire form (MarshalJSON).
+type Event struct {
+	Seq  Seq
+	Time time.Time
+	Type EventType
+
+	// TypeLine.
+	Stream    Stream
+	Line      int64  // visual line number, 1-based
+	Data      []byte // the exact bytes, without the terminator
+	EOL       string // "\n", "\r\n", "\r" or "" (a fragment)
+	Directive bool   // the line is a ::progress (or similar) directive
+
+	// TypeExit.
+	Status   Status
+	ExitCode *int   // nil for StatusLost
+	Signal   string // "SIGTERM" when killed by a signal
+
+	// TypeProgress.
+	Progress *Progress
+}
+
+// Progress is the payload of a progress event.
+type Progress struct {
+	Percent float64  `json:"percent"`
+	Message string   `json:"message,omitempty"`
+	Current *float64 `json:"current,omitempty"`
+	Total   *float64 `json:"total,omitempty"`
+	Source  string   `json:"source,omitempty"`
+	State   string   `json:"state,omitempty"`
+}
+
+// Size is an estimate of the memory and wire size of e, used to bound
+// queues and batches.
+func (e *Event) Size() int { return len(e.Data) + 96 }
+
+// ValidText reports whether the line's bytes are valid UTF-8, in which case
+// the wire form carries only "text"; otherwise it also carries "data".
+func (e *Event) ValidText() bool { return utf8.Valid(e.Data) }
+
+// EOLCode and EOLFromCode map terminators to a compact code for storage.
+func EOLCode(eol string) byte {
+	switch eol {
+	case "\n":
+		return 1
+	case "\r\n":
+		return 2
+	case "\r":
+		return 3
+	}
+	return 0
+}
+
+// EOLFromCode is the inverse of EOLCode.
+func EOLFromCode(c byte) string {
+	switch c {
+	case 1:
+		return "\n"
+	case 2:
+		return "\r\n"
+	case 3:
+		return "\r"
+	}
+	return ""
+}
