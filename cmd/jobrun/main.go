@@ -1,0 +1,80 @@
+// Command jobrun runs long jobs, stores every byte of their output in
+// SQLite and streams it live to browsers and terminals.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args, stdio{os.Stdin, os.Stdout, os.Stderr}))
+}
+
+// stdio is the process's standard files; tests pass their own.
+type stdio struct {
+	in       *os.File
+	out, err io.Writer
+}
+
+// Exit codes of jobrun itself, as env(1) and timeout(1) use them.
+const (
+	exitFailure  = 125 // jobrun itself failed
+	exitNotExec  = 126
+	exitNotFound = 127
+)
+
+// run is the testable seam of main: it never calls os.Exit.
+func run(ctx context.Context, args []string, io stdio) int {
+	app := newApp(io)
+	if err := app.RunContext(ctx, permuteArgs(app, args)); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(io.err, "jobrun:", msg)
+			}
+			return ec.ExitCode()
+		}
+		fmt.Fprintln(io.err, "jobrun:", err)
+		return exitFailure
+	}
+	return 0
+}
+
+func newApp(io stdio) *cli.App {
+	return &cli.App{
+		Name:            "jobrun",
+		Usage:           "run long jobs, keep every byte of their output, watch them live in a browser",
+		Version:         version(),
+		Reader:          io.in,
+		Writer:          io.out,
+		ErrWriter:       io.err,
+		HideHelpCommand: true,
+		// Errors are printed and mapped to exit codes by run, never by os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			execCommand(io),
+			lsCommand(io),
+			logsCommand(io),
+		},
+	}
+}
+
+// version is the module version stamped by the go command, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// usageError is a command-line mistake: a message and exit status 2.
+func usageError(format string, a ...any) error {
+	return cli.Exit(fmt.Sprintf(format, a...), 2)
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# An example job for jobrun: about 20 seconds of a pretend build, with
+# stdout and stderr, colours, a redrawn progress line and a failure-free end.
+set -euo pipefail
+steps=20
+echo "building example project (${steps} steps)"
+for i in $(seq 1 "$steps"); do
+  printf '\033[1;34m[%d/%d]\033[0m compiling module_%02d.go\n' "$i" "$steps" "$i"
+  for p in 25 50 75 100; do
+    printf '  linking module_%02d %3d%%\r' "$i" "$p"
+    sleep 0.2
+  done
+  printf '\n'
+  if (( i % 5 == 0 )); then
+    echo "warning: module_$(printf %02d "$i") has unused imports" >&2
+  fi
+done
+echo "build finished: ${steps} modules, 0 errors"

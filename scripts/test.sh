@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs jobrun's whole test suite on a fresh machine: installs what the tests
+# need when it is missing, then checks formatting, vet, and runs the tests
+# with the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CGO_ENABLED=1
+export PATH="$PATH:/usr/local/go/bin"
+
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v node >/dev/null || need+=(nodejs)
+if ((${#need[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "test.sh: missing ${need[*]}; install them (apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== go test -race"
+go test -race -count=1 -timeout 12m ./...
+echo "== fuzz (short)"
+go test -run='^$' -fuzz='^FuzzSplit$' -fuzztime=5s ./jobs/
