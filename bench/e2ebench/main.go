@@ -1,0 +1,122 @@
+// Command e2ebench measures jobrun end to end with the real binary: ingest
+// of a large output (jobrun exec --quiet -- cat FILE), one live viewer
+// receiving every line over WebSocket while it is stored, and the replay of
+// the finished job to a new viewer. It prints one line per run; bench/run.sh
+// takes medians.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func main() {
+	bin := flag.String("bin", "jobrun", "jobrun binary")
+	file := flag.String("file", "", "input file for cat")
+	lines := flag.Int("lines", 0, "number of lines in the file")
+	flag.Parse()
+	if err := run(*bin, *file, *lines); err != nil {
+		fmt.Fprintln(os.Stderr, "e2ebench:", err)
+		os.Exit(1)
+	}
+}
+
+var urlRE = regexp.MustCompile(`jobrun: job (\d+): (http://\S+)\n`)
+
+func run(bin, file string, lines int) error {
+	dir, err := os.MkdirTemp("", "e2ebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	db := filepath.Join(dir, "jobrun.db")
+
+	// 1. Ingest alone: no viewer.
+	start := time.Now()
+	cmd := exec.Command(bin, "exec", "--quiet", "--linger", "0", "--addr", "127.0.0.1:0", "--db", db, "--", "cat", file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ingest run: %v: %s", err, out)
+	}
+	ingest := time.Since(start)
+
+	// 2. Ingest with one live viewer.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd = exec.Command(bin, "exec", "--quiet", "--linger", "30s", "--addr", "127.0.0.1:0", "--db", db, "--", "cat", file)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no URL line: %v", err)
+	}
+	m := urlRE.FindStringSubmatch(line)
+	if m == nil {
+		return fmt.Errorf("unexpected first stderr line %q", line)
+	}
+	wsURL := strings.Replace(m[2], "http://", "ws://", 1)
+	wsURL = strings.Replace(wsURL, "/jobs/", "/api/jobs/", 1) + "/stream?after=0"
+	n, err := count(ctx, wsURL)
+	if err != nil {
+		return err
+	}
+	live := time.Since(start)
+	if n != lines+1 {
+		return fmt.Errorf("live viewer got %d events, want %d", n, lines+1)
+	}
+
+	// 3. Replay of the finished job to a new viewer.
+	start = time.Now()
+	n, err = count(ctx, wsURL)
+	if err != nil {
+		return err
+	}
+	replay := time.Since(start)
+	if n != lines+1 {
+		return fmt.Errorf("replay got %d events, want %d", n, lines+1)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+
+	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f\n",
+		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds())
+	return nil
+}
+
+// count reads a stream to its end and returns how many events it carried.
+func count(ctx context.Context, url string) (int, error) {
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(256 << 20)
+	n := 0
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				return n, nil
+			}
+			return n, err
+		}
+		// Count events without decoding: each starts with {"seq":.
+		n += strings.Count(string(msg), `{"seq":`)
+	}
+}
