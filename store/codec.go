@@ -1,0 +1,260 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// Chunk body encoding. A chunk row holds the events first_seq..last_seq of
+// one job; the seq of the i-th event is first_seq+i, so seq is not stored.
+// Each event is:
+//
+//	kind   byte         kindLine, kindExit or kindProgress
+//	time   varint       zigzag; µs since the previous event of the chunk
+//	                    (the first event: since the Unix epoch)
+//	kindLine:
+//	  stream byte       streamStdout, streamStderr or streamTTY
+//	  eol    byte       jobs.EOLCode
+//	  flags  byte       flagDirective
+//	  line   varint     zigzag
+//	  len    uvarint
+//	  data   len bytes  exactly as written
+//	other kinds:
+//	  len    uvarint
+//	  json   len bytes  the event's wire JSON (jobs.Event.AppendJSON)
+//
+// Decoding checks every length against the body, so a damaged body yields
+// an error, never a panic or a read out of bounds.
+
+const (
+	kindLine     byte = 1
+	kindExit     byte = 2
+	kindProgress byte = 3
+)
+
+const (
+	streamStdout byte = 1
+	streamStderr byte = 2
+	streamTTY    byte = 3
+)
+
+const flagDirective byte = 1
+
+// Chunk size limits: a batch larger than this is split into several rows.
+const (
+	maxChunkEvents = 4096
+	maxChunkBytes  = 1 << 20
+)
+
+// errCorrupt wraps every decoding error.
+var errCorrupt = errors.New("corrupt event chunk")
+
+func streamCode(s jobs.Stream) byte {
+	switch s {
+	case jobs.StreamStdout:
+		return streamStdout
+	case jobs.StreamStderr:
+		return streamStderr
+	case jobs.StreamTTY:
+		return streamTTY
+	}
+	return 0
+}
+
+func streamFromCode(c byte) jobs.Stream {
+	switch c {
+	case streamStdout:
+		return jobs.StreamStdout
+	case streamStderr:
+		return jobs.StreamStderr
+	case streamTTY:
+		return jobs.StreamTTY
+	}
+	return ""
+}
+
+func kindOf(t jobs.EventType) byte {
+	switch t {
+	case jobs.TypeLine:
+		return kindLine
+	case jobs.TypeExit:
+		return kindExit
+	case jobs.TypeProgress:
+		return kindProgress
+	}
+	return 0
+}
+
+// chunkEncoder accumulates the body of one chunk row.
+type chunkEncoder struct {
+	body      []byte
+	n         int
+	first     jobs.Seq
+	firstLine int64 // 0 until the chunk holds a line event
+	lastLine  int64
+	prev      int64  // time of the previous event, unix µs
+	json      []byte // scratch for non-line events
+}
+
+// reset starts a new chunk whose first event has seq first.
+func (c *chunkEncoder) reset(first jobs.Seq) {
+	*c = chunkEncoder{body: c.body[:0], json: c.json, first: first}
+}
+
+// full reports whether e would not fit in the chunk any more.
+func (c *chunkEncoder) full(e *jobs.Event) bool {
+	return c.n >= maxChunkEvents || c.n > 0 && len(c.body)+len(e.Data)+32 > maxChunkBytes
+}
+
+// add appends e, which has been validated (see validate), to the chunk.
+func (c *chunkEncoder) add(e *jobs.Event) error {
+	kind := kindOf(e.Type)
+	if kind == 0 {
+		return fmt.Errorf("event type %q cannot be stored", e.Type)
+	}
+	t := e.Time.UnixMicro()
+	c.body = append(c.body, kind)
+	c.body = binary.AppendVarint(c.body, t-c.prev) // wraps and unwraps exactly
+	c.prev = t
+	if kind == kindLine {
+		var flags byte
+		if e.Directive {
+			flags |= flagDirective
+		}
+		c.body = append(c.body, streamCode(e.Stream), jobs.EOLCode(e.EOL), flags)
+		c.body = binary.AppendVarint(c.body, e.Line)
+		c.body = binary.AppendUvarint(c.body, uint64(len(e.Data)))
+		c.body = append(c.body, e.Data...)
+		if c.firstLine == 0 {
+			c.firstLine = e.Line
+		}
+		c.lastLine = e.Line
+	} else {
+		c.json = e.AppendJSON(c.json[:0])
+		c.body = binary.AppendUvarint(c.body, uint64(len(c.json)))
+		c.body = append(c.body, c.json...)
+	}
+	c.n++
+	return nil
+}
+
+// chunkDecoder reads the events of one chunk body in order.
+type chunkDecoder struct {
+	body []byte
+	off  int
+	seq  jobs.Seq // seq of the next event
+	t    int64    // time of the previous event, unix µs
+}
+
+func newChunkDecoder(body []byte, first jobs.Seq) *chunkDecoder {
+	return &chunkDecoder{body: body, seq: first}
+}
+
+// next decodes the next event into e. It returns io.EOF after the last
+// event. e.Data aliases the body (capacity-limited, so appending to it
+// copies).
+func (d *chunkDecoder) next(e *jobs.Event) error {
+	if d.off >= len(d.body) {
+		return io.EOF
+	}
+	kind := d.body[d.off]
+	d.off++
+	delta, err := d.varint()
+	if err != nil {
+		return err
+	}
+	d.t += delta
+	*e = jobs.Event{Seq: d.seq, Time: time.UnixMicro(d.t).UTC()}
+	d.seq++
+	switch kind {
+	case kindLine:
+		if len(d.body)-d.off < 3 {
+			return d.corrupt("truncated line header")
+		}
+		stream, eol, flags := d.body[d.off], d.body[d.off+1], d.body[d.off+2]
+		d.off += 3
+		e.Type, e.Stream, e.EOL = jobs.TypeLine, streamFromCode(stream), jobs.EOLFromCode(eol)
+		if e.Stream == "" || eol > 3 || flags&^flagDirective != 0 {
+			return d.corrupt("bad line header")
+		}
+		e.Directive = flags&flagDirective != 0
+		if e.Line, err = d.varint(); err != nil {
+			return err
+		}
+		e.Data, err = d.bytes()
+		return err
+	case kindExit, kindProgress:
+		js, err := d.bytes()
+		if err != nil {
+			return err
+		}
+		seq, t := e.Seq, e.Time
+		if err := e.UnmarshalJSON(js); err != nil {
+			return fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		if kindOf(e.Type) != kind {
+			return d.corrupt("event type does not match its kind")
+		}
+		e.Seq, e.Time = seq, t
+		return nil
+	}
+	return d.corrupt(fmt.Sprintf("unknown event kind %d", kind))
+}
+
+func (d *chunkDecoder) corrupt(what string) error {
+	return fmt.Errorf("%w: %s at byte %d", errCorrupt, what, d.off)
+}
+
+func (d *chunkDecoder) varint() (int64, error) {
+	v, n := binary.Varint(d.body[d.off:])
+	if n <= 0 {
+		return 0, d.corrupt("bad varint")
+	}
+	d.off += n
+	return v, nil
+}
+
+// bytes reads a uvarint length and that many bytes.
+func (d *chunkDecoder) bytes() ([]byte, error) {
+	n, k := binary.Uvarint(d.body[d.off:])
+	if k <= 0 {
+		return nil, d.corrupt("bad length")
+	}
+	d.off += k
+	if n > uint64(len(d.body)-d.off) {
+		return nil, d.corrupt("length beyond the end")
+	}
+	end := d.off + int(n)
+	b := d.body[d.off:end:end]
+	d.off = end
+	return b, nil
+}
+
+// decodeChunk decodes a whole body that must hold exactly n events.
+func decodeChunk(body []byte, first jobs.Seq, n int) ([]jobs.Event, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("%w: negative event count %d", errCorrupt, n)
+	}
+	d := newChunkDecoder(body, first)
+	evs := make([]jobs.Event, 0, min(n, maxChunkEvents))
+	for {
+		var e jobs.Event
+		err := d.next(&e)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e)
+	}
+	if len(evs) != n {
+		return nil, fmt.Errorf("%w: %d events, the row says %d", errCorrupt, len(evs), n)
+	}
+	return evs, nil
+}

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+var _ jobs.Store = (*DB)(nil)
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Host names this machine in jobs' host column; RecoverLost only
+	// touches running jobs of this host. Default: os.Hostname().
+	Host string
+	// BusyTimeout is how long a write waits for another process's write
+	// transaction before failing. Default: 5s.
+	BusyTimeout time.Duration
+	// Logger receives warnings (for example about recovered jobs).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// readerConns is the size of the read pool, including the one connection
+// pinned for DataVersion.
+const readerConns = 8
+
+// DB is a jobrun database: one SQLite file shared with other processes.
+// Its methods are safe for concurrent use.
+type DB struct {
+	path   string
+	opts   Options
+	writer *sql.DB // one connection, BEGIN IMMEDIATE
+	reader *sql.DB // query-only pool
+	dv     *sql.Conn
+
+	mu    sync.Mutex
+	locks map[jobs.UID]*runnerLock // runner locks held by this DB
+}
+
+// Open opens (creating if needed) the database at path, migrates it to the
+// schema this binary knows, and recovers lost jobs of this host (see
+// RecoverLost). A database written by a newer jobrun is refused with an
+// error wrapping jobs.ErrSchemaTooNew.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("open database: host name: %w", err)
+		}
+		opts.Host = h
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := createFile(abs); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
+	db := &DB{path: abs, opts: opts, locks: make(map[jobs.UID]*runnerLock)}
+	if err := db.open(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	n, err := db.RecoverLost(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		opts.Logger.Warn("marked jobs whose runner died as lost", "db", abs, "jobs", n)
+	}
+	return db, nil
+}
+
+// createFile makes the parent folder (0700) and an empty database file
+// (0600) unless they exist, so that SQLite never creates them with the
+// umask's wider default. Existing folders keep their mode.
+func createFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// dsn builds a driver DSN for path: a file: URI, so the path is escaped.
+func dsn(path string, params string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + params
+}
+
+func (db *DB) open(ctx context.Context) error {
+	busy := fmt.Sprintf("_busy_timeout=%d", db.opts.BusyTimeout.Milliseconds())
+	var err error
+	db.writer, err = sql.Open("sqlite3", dsn(db.path,
+		"_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=16&"+busy))
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", db.path, err)
+	}
+	db.writer.SetMaxOpenConns(1)
+	db.writer.SetMaxIdleConns(1)
+	db.writer.SetConnMaxLifetime(0)
+	db.writer.SetConnMaxIdleTime(0)
+	// The writer connection switches the file to WAL (persistent) before
+	// any reader connects.
+	if err := db.writer.PingContext(ctx); err != nil {
+		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	db.reader, err = sql.Open("sqlite3", dsn(db.path,
+		"_query_only=true&_txlock=deferred&_stmt_cache_size=16&"+busy))
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", db.path, err)
+	}
+	db.reader.SetMaxOpenConns(readerConns)
+	db.reader.SetMaxIdleConns(readerConns)
+	db.dv, err = db.reader.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
+	}
+	return nil
+}
+
+// Close releases every runner lock this DB holds (their jobs, if still
+// running, become lost at the next RecoverLost) and closes the database.
+// It must not run concurrently with other methods; a second Close does
+// nothing.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	for uid, l := range db.locks {
+		l.close()
+		delete(db.locks, uid)
+	}
+	db.mu.Unlock()
+	var errs []error
+	if db.dv != nil {
+		errs = append(errs, db.dv.Close())
+		db.dv = nil
+	}
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+		db.reader = nil
+	}
+	if db.writer != nil {
+		errs = append(errs, db.writer.Close())
+		db.writer = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close database %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Path returns the absolute path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// DataVersion returns a number that changes whenever any connection other
+// than this DB's pinned reader commits to the file, including this DB's own
+// writer and other processes. It is cheap enough to poll every ~100 ms to
+// notice jobs written by other processes.
+func (db *DB) DataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := db.dv.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("data version of %s: %w", db.path, db.translate(err))
+	}
+	return v, nil
+}
+
+// writeTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits
+// it if fn returns nil.
+func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return db.translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return db.translate(err)
+	}
+	return db.translate(tx.Commit())
+}
+
+// readTx runs fn in one short read transaction.
+func (db *DB) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return db.translate(err)
+	}
+	defer tx.Rollback()
+	return db.translate(fn(tx))
+}

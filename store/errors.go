@@ -1,0 +1,41 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/mattn/go-sqlite3"
+)
+
+// translate is the one place where driver errors become errors that say
+// what happened, wrapping a jobs sentinel where one fits. The driver error
+// stays in the chain for logs. Other errors pass through unchanged.
+func (db *DB) translate(err error) error {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case sqlite3.ErrBusy, sqlite3.ErrLocked:
+		return fmt.Errorf("database is locked by another process for longer than %s: %w", db.opts.BusyTimeout, err)
+	case sqlite3.ErrFull:
+		return fmt.Errorf("disk full: %w", err)
+	case sqlite3.ErrConstraint:
+		if se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey {
+			return fmt.Errorf("%w: already stored (%w)", jobs.ErrConflict, err)
+		}
+		return fmt.Errorf("database constraint violated: %w", err)
+	case sqlite3.ErrReadonly:
+		return fmt.Errorf("database is read-only (check the permissions of the file and its folder): %w", err)
+	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+		return fmt.Errorf("database file is damaged or not a jobrun database: %w", err)
+	case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrAuth:
+		return fmt.Errorf("cannot open the database file: %w", err)
+	case sqlite3.ErrIoErr:
+		return fmt.Errorf("disk I/O error: %w", err)
+	case sqlite3.ErrInterrupt:
+		return fmt.Errorf("database operation interrupted: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// validate checks a batch before any database work: contiguous seq, known
+// types, a valid stream and terminator on every line, an exit event only
+// last and only with a final status.
+func validate(evs []jobs.Event) error {
+	for i := range evs {
+		e := &evs[i]
+		if e.Seq != evs[0].Seq+jobs.Seq(i) {
+			return fmt.Errorf("event %d has seq %d, want %d (seq must be contiguous): %w", i, e.Seq, evs[0].Seq+jobs.Seq(i), jobs.ErrInvalid)
+		}
+		if y := e.Time.Year(); y < 1 || y > 9999 {
+			return fmt.Errorf("event seq %d: time %v outside years 1-9999 (the wire format): %w", e.Seq, e.Time, jobs.ErrInvalid)
+		}
+		switch e.Type {
+		case jobs.TypeLine:
+			if streamCode(e.Stream) == 0 {
+				return fmt.Errorf("event seq %d: line with stream %q: %w", e.Seq, e.Stream, jobs.ErrInvalid)
+			}
+			if e.EOL != "" && jobs.EOLCode(e.EOL) == 0 {
+				return fmt.Errorf("event seq %d: line with terminator %q: %w", e.Seq, e.EOL, jobs.ErrInvalid)
+			}
+		case jobs.TypeExit:
+			if i != len(evs)-1 {
+				return fmt.Errorf("event seq %d: exit event is not the last of the batch: %w", e.Seq, jobs.ErrInvalid)
+			}
+			if !e.Status.Final() {
+				return fmt.Errorf("event seq %d: exit with status %q: %w", e.Seq, e.Status, jobs.ErrInvalid)
+			}
+		case jobs.TypeProgress:
+		default:
+			return fmt.Errorf("event seq %d: unknown type %q: %w", e.Seq, e.Type, jobs.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// jobState is what a write transaction needs to know about a job.
+type jobState struct {
+	uid      jobs.UID
+	status   jobs.Status
+	lastSeq  jobs.Seq
+	lastLine int64
+}
+
+func loadState(ctx context.Context, tx *sql.Tx, id jobs.ID) (jobState, error) {
+	var st jobState
+	err := tx.QueryRowContext(ctx, "SELECT uid, status, last_seq, last_line FROM jobs WHERE id = ?", id).
+		Scan(&st.uid, &st.status, &st.lastSeq, &st.lastLine)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("job %d: %w", id, jobs.ErrNotFound)
+	}
+	return st, err
+}
+
+// AppendEvents commits evs in one transaction. Their seq must be contiguous
+// and start at the job's last stored seq + 1, else the error wraps
+// jobs.ErrConflict (or jobs.ErrInvalid for a malformed batch). An exit event
+// (last of its batch) finishes the job and releases its runner lock. An
+// empty batch does nothing.
+func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := validate(evs); err != nil {
+		return fmt.Errorf("append events to job %d: %w", id, err)
+	}
+	var uid jobs.UID
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		st, err := loadState(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		uid = st.uid
+		if st.status.Final() {
+			return fmt.Errorf("job %d is already %s: %w", id, st.status, jobs.ErrConflict)
+		}
+		if evs[0].Seq != st.lastSeq+1 {
+			return fmt.Errorf("first seq %d does not follow the last stored seq %d: %w", evs[0].Seq, st.lastSeq, jobs.ErrConflict)
+		}
+		return insertEvents(ctx, tx, id, st, evs)
+	})
+	if err != nil {
+		return fmt.Errorf("append events to job %d: %w", id, err)
+	}
+	if evs[len(evs)-1].Type == jobs.TypeExit {
+		db.releaseLock(uid)
+	}
+	return nil
+}
+
+// insertEvents writes validated evs, which follow st.lastSeq, as chunk rows
+// and updates the job row, all inside tx.
+func insertEvents(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs []jobs.Event) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO chunks
+		(job_id, first_seq, last_seq, first_line, last_line, n, body) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	var c chunkEncoder
+	flush := func() error {
+		_, err := stmt.ExecContext(ctx, id, c.first, c.first+jobs.Seq(c.n)-1, c.firstLine, c.lastLine, c.n, c.body)
+		return err
+	}
+	lastLine := st.lastLine
+	c.reset(evs[0].Seq)
+	for i := range evs {
+		e := &evs[i]
+		if c.full(e) {
+			if err := flush(); err != nil {
+				return err
+			}
+			c.reset(e.Seq)
+		}
+		if err := c.add(e); err != nil {
+			return err
+		}
+		if e.Type == jobs.TypeLine {
+			lastLine = max(lastLine, e.Line)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	last := &evs[len(evs)-1]
+	if last.Type != jobs.TypeExit {
+		_, err = tx.ExecContext(ctx, "UPDATE jobs SET last_seq = ?, last_line = ? WHERE id = ?", last.Seq, lastLine, id)
+		return err
+	}
+	finished := last.Time
+	if finished.IsZero() {
+		finished = time.Now()
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE jobs SET last_seq = ?, last_line = ?, status = ?, exit_code = ?,
+		signal = ?, finished_at = ? WHERE id = ?`,
+		last.Seq, lastLine, last.Status, last.ExitCode, last.Signal, finished.UnixMicro(), id)
+	return err
+}
+
+// Events returns the events of job id with seq > after, in seq order, at
+// most limit of them, read in one short read transaction. Fewer than limit
+// (possibly none) means the stored log ends there for now. Data slices of
+// one chunk share one buffer. An unknown job is an error wrapping
+// jobs.ErrNotFound.
+func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int) ([]jobs.Event, error) {
+	if limit <= 0 || after < 0 {
+		return nil, fmt.Errorf("events of job %d: after %d, limit %d: %w", id, after, limit, jobs.ErrInvalid)
+	}
+	var evs []jobs.Event
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		// Chunks are contiguous and disjoint, so ordering by last_seq is
+		// ordering by first_seq, and the (job_id, last_seq) index seeks
+		// straight to the chunk holding after+1.
+		rows, err := tx.QueryContext(ctx, `SELECT first_seq, n, body FROM chunks
+			WHERE job_id = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`, id, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for len(evs) < limit && rows.Next() {
+			var first jobs.Seq
+			var n int
+			var body []byte
+			if err := rows.Scan(&first, &n, &body); err != nil {
+				return err
+			}
+			if evs == nil {
+				evs = make([]jobs.Event, 0, min(limit, maxChunkEvents))
+			}
+			if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
+				return fmt.Errorf("chunk at seq %d: %w", first, err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return jobExists(ctx, tx, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events of job %d: %w", id, err)
+	}
+	return evs, nil
+}
+
+// appendDecoded appends the events of one chunk with seq > after to evs,
+// stopping when evs holds limit events. Events are decoded in place, into
+// the slot they end up in.
+func appendDecoded(evs []jobs.Event, body []byte, first jobs.Seq, n int, after jobs.Seq, limit int) ([]jobs.Event, error) {
+	d := newChunkDecoder(body, first)
+	for len(evs) < limit {
+		evs = append(evs, jobs.Event{})
+		err := d.next(&evs[len(evs)-1])
+		if err != nil || evs[len(evs)-1].Seq <= after {
+			evs = evs[:len(evs)-1]
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return evs, err
+		}
+	}
+	if len(evs) < limit && d.seq != first+jobs.Seq(n) {
+		return evs, fmt.Errorf("%w: %d events, the row says %d", errCorrupt, d.seq-first, n)
+	}
+	return evs, nil
+}
+
+func jobExists(ctx context.Context, tx *sql.Tx, id jobs.ID) error {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM jobs WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("job %d: %w", id, jobs.ErrNotFound)
+	}
+	return err
+}

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// micros is how times are stored: unix microseconds, UTC when read back.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// CreateJob inserts j as a running job and fills in j.ID, j.Status, a zero
+// j.UID (a new one), zero j.CreatedAt/StartedAt (now) and an empty j.Host
+// (Options.Host). It takes the job's runner lock before inserting the row,
+// so that no process can ever see the job running with its lock free while
+// this runner lives; the lock is held until the job's exit event is
+// appended or the DB is closed. A UID already in use is an error wrapping
+// jobs.ErrConflict.
+func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
+	if j.UID == "" {
+		j.UID = jobs.NewUID()
+	}
+	if ref, err := jobs.ParseRef(string(j.UID)); err != nil || ref.UID != j.UID {
+		return fmt.Errorf("create job: uid %q is not a valid uid: %w", j.UID, jobs.ErrInvalid)
+	}
+	now := fromMicros(micros(time.Now()))
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = now
+	}
+	if j.StartedAt == nil || j.StartedAt.IsZero() {
+		j.StartedAt = &now
+	}
+	// What the caller holds is what Job will return: µs precision, UTC.
+	started := fromMicros(micros(*j.StartedAt))
+	j.CreatedAt, j.StartedAt = fromMicros(micros(j.CreatedAt)), &started
+	if j.Host == "" {
+		j.Host = db.opts.Host
+	}
+	cmd := j.Command
+	if cmd == nil {
+		cmd = []string{}
+	}
+	cmdJSON, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+
+	lock, err := db.acquireLock(j.UID, true)
+	if errors.Is(err, errLockHeld) {
+		return fmt.Errorf("create job %s: a running job already has this uid: %w", j.UID, jobs.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", j.UID, err)
+	}
+	var id jobs.ID
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO jobs
+			(uid, name, command, cwd, host, status, created_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
+			j.UID, j.Name, string(cmdJSON), j.Cwd, j.Host, jobs.StatusRunning,
+			micros(j.CreatedAt), micros(*j.StartedAt)).Scan(&id)
+	})
+	if err != nil {
+		// Nobody else can hold the lock of a uid whose insert failed here
+		// (we hold it), so the file can go.
+		lock.release()
+		return fmt.Errorf("create job %s: %w", j.UID, err)
+	}
+	db.keepLock(j.UID, lock)
+	j.ID, j.Status, j.LastSeq = id, jobs.StatusRunning, 0
+	j.ExitCode, j.Signal, j.FinishedAt = nil, "", nil
+	return nil
+}
+
+const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal,
+	created_at, started_at, finished_at, last_seq`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanJob(s scanner) (jobs.Job, error) {
+	var (
+		j                 jobs.Job
+		command           string
+		exitCode          sql.NullInt64
+		created           sql.NullInt64
+		started, finished sql.NullInt64
+	)
+	err := s.Scan(&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
+		&created, &started, &finished, &j.LastSeq)
+	if err != nil {
+		return j, err
+	}
+	if err := json.Unmarshal([]byte(command), &j.Command); err != nil {
+		return j, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
+	}
+	if exitCode.Valid {
+		c := int(exitCode.Int64)
+		j.ExitCode = &c
+	}
+	if created.Valid {
+		j.CreatedAt = fromMicros(created.Int64)
+	}
+	if started.Valid {
+		t := fromMicros(started.Int64)
+		j.StartedAt = &t
+	}
+	if finished.Valid {
+		t := fromMicros(finished.Int64)
+		j.FinishedAt = &t
+	}
+	return j, nil
+}
+
+// Job returns the job named by ref (its ID, or its UID when ref.UID is
+// set). An unknown job is an error wrapping jobs.ErrNotFound.
+func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
+	query, arg := "SELECT "+jobColumns+" FROM jobs WHERE id = ?", any(ref.ID)
+	if ref.UID != "" {
+		query, arg = "SELECT "+jobColumns+" FROM jobs WHERE uid = ?", any(ref.UID)
+	}
+	j, err := scanJob(db.reader.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, jobs.ErrNotFound)
+	}
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, db.translate(err))
+	}
+	return j, nil
+}
+
+// JobsQuery selects a page of jobs, newest first.
+type JobsQuery struct {
+	// Limit is the page size: 0 means 100; at most 1000.
+	Limit int
+	// Before, when not 0, returns only jobs with a smaller ID (the next
+	// page after a page ending at Before).
+	Before jobs.ID
+}
+
+// Jobs returns a page of jobs, newest (highest ID) first.
+func (db *DB) Jobs(ctx context.Context, q JobsQuery) ([]jobs.Job, error) {
+	switch {
+	case q.Limit < 0 || q.Before < 0:
+		return nil, fmt.Errorf("list jobs: limit %d, before %d: %w", q.Limit, q.Before, jobs.ErrInvalid)
+	case q.Limit == 0:
+		q.Limit = 100
+	case q.Limit > 1000:
+		q.Limit = 1000
+	}
+	query, args := "SELECT "+jobColumns+" FROM jobs ORDER BY id DESC LIMIT ?", []any{q.Limit}
+	if q.Before != 0 {
+		query, args = "SELECT "+jobColumns+" FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?", []any{q.Before, q.Limit}
+	}
+	rows, err := db.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", db.translate(err))
+	}
+	defer rows.Close()
+	list := []jobs.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", db.translate(err))
+		}
+		list = append(list, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", db.translate(err))
+	}
+	return list, nil
+}

@@ -1,0 +1,103 @@
+package store_test
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
+)
+
+func TestJobByRef(t *testing.T) {
+	db := openDB(t)
+	ctx := testCtx(t)
+	j := createJob(t, db)
+	if j.ID == 0 || j.UID == "" || j.Status != jobs.StatusRunning || j.Host != testHost ||
+		j.CreatedAt.IsZero() || j.StartedAt == nil {
+		t.Fatalf("CreateJob left %+v", j)
+	}
+	for _, ref := range []jobs.Ref{{ID: j.ID}, {UID: j.UID}} {
+		got, err := db.Job(ctx, ref)
+		if err != nil {
+			t.Fatalf("Job(%s): %v", ref, err)
+		}
+		if !reflect.DeepEqual(got, j) {
+			t.Errorf("Job(%s) =\n %+v\nwant\n %+v", ref, got, j)
+		}
+	}
+	for _, ref := range []jobs.Ref{{ID: 999}, {UID: "nosuchuid"}} {
+		_, err := db.Job(ctx, ref)
+		if !errors.Is(err, jobs.ErrNotFound) || err.Error() != "job "+ref.String()+": not found" {
+			t.Errorf("Job(%s): %v, want \"job %s: not found\" wrapping ErrNotFound", ref, err, ref)
+		}
+	}
+}
+
+func TestCreateJobUID(t *testing.T) {
+	db := openDB(t)
+	ctx := testCtx(t)
+	j := createJob(t, db)
+
+	dup := jobs.Job{UID: j.UID}
+	if err := db.CreateJob(ctx, &dup); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("uid of a running job: %v, want ErrConflict", err)
+	}
+	appendEvents(t, db, j.ID, []jobs.Event{exitEvent(1, jobs.StatusSucceeded, 0)})
+	if err := db.CreateJob(ctx, &dup); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("uid of a finished job: %v, want ErrConflict", err)
+	}
+	for _, uid := range []jobs.UID{"../escape", "123", "UPPER", jobs.UID(strings.Repeat("a", 65))} {
+		bad := jobs.Job{UID: uid}
+		if err := db.CreateJob(ctx, &bad); !errors.Is(err, jobs.ErrInvalid) {
+			t.Errorf("uid %q: %v, want ErrInvalid", uid, err)
+		}
+	}
+	if _, err := os.Stat(db.Path() + ".locks/" + string(j.UID)); !os.IsNotExist(err) {
+		t.Errorf("lock file of a finished job: %v, want it removed", err)
+	}
+}
+
+func TestJobsPaging(t *testing.T) {
+	db := openDB(t)
+	ctx := testCtx(t)
+	var ids []jobs.ID
+	for range 5 {
+		ids = append(ids, createJob(t, db).ID)
+	}
+	idsOf := func(list []jobs.Job) []jobs.ID {
+		var out []jobs.ID
+		for _, j := range list {
+			out = append(out, j.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		q    store.JobsQuery
+		want []jobs.ID
+	}{
+		{"default", store.JobsQuery{}, []jobs.ID{ids[4], ids[3], ids[2], ids[1], ids[0]}},
+		{"first page", store.JobsQuery{Limit: 2}, []jobs.ID{ids[4], ids[3]}},
+		{"second page", store.JobsQuery{Limit: 2, Before: ids[3]}, []jobs.ID{ids[2], ids[1]}},
+		{"last page", store.JobsQuery{Limit: 2, Before: ids[1]}, []jobs.ID{ids[0]}},
+		{"past the end", store.JobsQuery{Limit: 2, Before: ids[0]}, nil},
+		{"limit above max", store.JobsQuery{Limit: 5000}, []jobs.ID{ids[4], ids[3], ids[2], ids[1], ids[0]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			list, err := db.Jobs(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := idsOf(list); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Jobs(%+v) = %v, want %v", tt.q, got, tt.want)
+			}
+		})
+	}
+	if _, err := db.Jobs(ctx, store.JobsQuery{Limit: -1}); !errors.Is(err, jobs.ErrInvalid) {
+		t.Errorf("negative limit: %v, want ErrInvalid", err)
+	}
+}

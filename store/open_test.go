@@ -1,0 +1,145 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
+)
+
+func TestFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "jobrun")
+	db := openPath(t, filepath.Join(dir, "jobrun.db"))
+	j := createJob(t, db)
+	appendEvents(t, db, j.ID, lines(1, 10, "x"))
+
+	want := map[string]fs.FileMode{
+		dir:                                   0o700 | fs.ModeDir,
+		filepath.Dir(dir):                     0o700 | fs.ModeDir,
+		db.Path():                             0o600,
+		db.Path() + "-wal":                    0o600,
+		db.Path() + "-shm":                    0o600,
+		db.Path() + ".locks":                  0o700 | fs.ModeDir,
+		db.Path() + ".locks/" + string(j.UID): 0o600,
+	}
+	for path, mode := range want {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if fi.Mode() != mode {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode(), mode)
+		}
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobrun.db")
+	db := openPath(t, path)
+	db.Close()
+	if _, err := rawDB(t, path).Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.Open(testCtx(t), path, store.Options{Host: testHost})
+	if !errors.Is(err, jobs.ErrSchemaTooNew) {
+		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
+	}
+	want := fmt.Sprintf("database %s has schema version 99, this jobrun knows up to 1; upgrade jobrun", path)
+	if err.Error() != want {
+		t.Errorf("Open: %q, want %q", err, want)
+	}
+}
+
+// TestMigrationRace opens new files from several goroutines at once: each
+// Open has its own connections, so they race through SQLite's real file
+// locks. Had two of them migrated, the second CREATE TABLE would fail.
+func TestMigrationRace(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("race%d.db", round))
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				db, err := store.Open(testCtx(t), path, store.Options{Host: testHost})
+				if err == nil {
+					err = db.Close()
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: concurrent Open: %v", round, err)
+			}
+		}
+		var v int
+		if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+			t.Fatalf("round %d: user_version = %d, %v; want 1", round, v, err)
+		}
+	}
+}
+
+func TestDataVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobrun.db")
+	db := openPath(t, path)
+	other := openPath(t, path)
+	ctx := testCtx(t)
+
+	v0, err := db.DataVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := db.DataVersion(ctx); v != v0 {
+		t.Errorf("DataVersion changed from %d to %d without a write", v0, v)
+	}
+	j := createJob(t, other)
+	v1, err := db.DataVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1 == v0 {
+		t.Errorf("DataVersion stayed %d after another DB's write", v0)
+	}
+	appendEvents(t, db, j.ID, lines(1, 1, "own")) // this DB's own writer
+	if v2, _ := db.DataVersion(ctx); v2 == v1 {
+		t.Errorf("DataVersion stayed %d after this DB's own write", v1)
+	}
+}
+
+// TestBusy holds the write lock from another connection: a write then
+// fails after the busy timeout with an error that says so.
+func TestBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobrun.db")
+	db, err := store.Open(testCtx(t), path, store.Options{Host: testHost, BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	raw := rawDB(t, path)
+	conn, err := raw.Conn(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(testCtx(t), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(testCtx(t), "ROLLBACK")
+
+	j := jobs.Job{Name: "blocked"}
+	err = db.CreateJob(testCtx(t), &j)
+	if err == nil || !strings.Contains(err.Error(), "database is locked by another process for longer than 50ms") {
+		t.Errorf("CreateJob while locked: %v", err)
+	}
+}
