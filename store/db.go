@@ -126,8 +126,10 @@ func (db *DB) open(ctx context.Context) error {
 	db.writer.SetConnMaxLifetime(0)
 	db.writer.SetConnMaxIdleTime(0)
 	// The writer connection switches the file to WAL (persistent) before
-	// any reader connects.
-	if err := db.writer.PingContext(ctx); err != nil {
+	// any reader connects. On a new file that another process is opening
+	// at the same moment, that switch fails with SQLITE_BUSY at once,
+	// without waiting in the busy handler, so wait here instead.
+	if err := db.retryBusy(ctx, func() error { return db.writer.PingContext(ctx) }); err != nil {
 		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
 	}
 	if err := db.migrate(ctx); err != nil {

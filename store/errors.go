@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/mattn/go-sqlite3"
@@ -38,4 +40,28 @@ func (db *DB) translate(err error) error {
 		return fmt.Errorf("database operation interrupted: %w", err)
 	}
 	return err
+}
+
+// retryBusy calls fn until it does not fail with SQLITE_BUSY, for at most
+// the busy timeout. It is for the few operations that SQLite fails with
+// SQLITE_BUSY without calling its busy handler (switching a new file to
+// WAL while another connection opens it).
+func (db *DB) retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(db.opts.BusyTimeout)
+	wait := time.Millisecond
+	for {
+		err := fn()
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }
