@@ -1,0 +1,63 @@
+// Package stream delivers jobs' event logs to viewers: the Hub (fan-out
+// with exact replay by seq), the HTTP and WebSocket API (Server) and its Go
+// client (Client). It imports jobs, never store: History and the Publisher
+// seam meet *store.DB and the runner in cmd/jobrun.
+//
+// # Invariants
+//
+//   - Publish after commit. The runner publishes a batch only after the
+//     store committed it, so History holds everything any viewer was
+//     shown, and a viewer can always resume from History.
+//   - Seq is the cursor. A Subscription is nothing but the last seq it
+//     returned; Next returns only events with seq > that cursor, contiguous
+//     from cursor+1, so duplicates and gaps are impossible by construction.
+//     Next serves from the job's ring of recently published batches when the
+//     ring reaches back to cursor+1 (cutting a batch that straddles the
+//     cursor), else reads a page from History (about 1 MiB, at most 2000
+//     events), else waits. The switch-over from History to live needs no
+//     merging: after a History page the cursor simply moves on, and a ring
+//     batch at or below it is skipped or cut.
+//   - Shared encoding. A published batch is encoded to its JSON array once
+//     (Batch.JSON) and the same bytes go to every viewer.
+//   - Waking. Each job's topic has a notify channel that Publish closes and
+//     replaces; waiters then re-read the ring or History. For jobs that
+//     another process writes, the Hub's poller watches History's
+//     DataVersion (PRAGMA data_version) while someone waits, and Poke wakes
+//     them; jobs published by this process ignore pokes, since the Hub
+//     already knows their last seq.
+//
+// # Slow viewers
+//
+// Publish never blocks and there are no per-viewer queues: memory is the
+// ring (RingBytes per job) plus one page per viewer reading History. A viewer
+// that falls behind the ring is served from History and catches up at its
+// own pace, never slowing the job or the other viewers. On the WebSocket,
+// each write is bounded by Server.WriteTimeout and each ping by
+// Heartbeat+WriteTimeout; a viewer that misses either is closed with 4429
+// (the close frame reaches it if it resumes reading soon; otherwise the
+// connection is torn down) and resumes with after=<last seq it saw>.
+//
+// # Who closes what
+//
+// The Hub owns its poller: NewHub starts it, Hub.Close stops it and waits.
+// A Subscription is closed by its consumer. Each stream connection has a
+// writer (the handler goroutine), a reader goroutine (client messages and
+// departure; after Accept the request context does not tell) and a pinger;
+// whichever ends the stream first sends the close frame, then the others
+// stop, and the handler waits for them. Server.Close closes every open
+// stream with 1001 and waits, because http.Server.Shutdown leaves hijacked
+// connections alone.
+//
+// # Close codes
+//
+//	1000  the exit event was sent; the job is over
+//	1001  the server is shutting down; reconnect with after=
+//	1011  internal error (a History read failed)
+//	4400  malformed request (bad job reference or after)
+//	4404  unknown job
+//	4409  after is beyond the job's last stored seq; start over with after=0
+//	4429  the viewer fell too far behind; resume with after=
+//
+// Plain HTTP requests get 400, 404 and 409 with a JSON body
+// {"error":"...","code":404}.
+package stream

@@ -1,0 +1,345 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// History is the source of truth the Hub replays from. *store.DB satisfies
+// it.
+type History interface {
+	// Job returns one job; an unknown job is an error wrapping
+	// jobs.ErrNotFound.
+	Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error)
+	// Events returns at most limit events of job id with seq > after, in
+	// seq order.
+	Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int) ([]jobs.Event, error)
+}
+
+// dataVersioner is implemented by a History that can tell cheaply whether
+// any process committed since the last call (*store.DB: PRAGMA
+// data_version).
+type dataVersioner interface {
+	DataVersion(ctx context.Context) (int64, error)
+}
+
+// HubOptions configures a Hub. The zero value of every field means the
+// documented default.
+type HubOptions struct {
+	// RingBytes bounds the recent published events kept in memory per job
+	// (estimated by jobs.Event.Size). Default 8 MiB.
+	RingBytes int
+	// RingBatches bounds the number of batches kept per job. Default 4096.
+	RingBatches int
+	// PageEvents is the most events read from History at once. Default 2000.
+	PageEvents int
+	// PageBytes is the target size of one message (a batch); History reads
+	// are sized from it too. Default 1 MiB.
+	PageBytes int
+	// PollInterval is how often History's DataVersion is polled, while
+	// subscribers wait for jobs that this process does not publish, to notice
+	// other processes' writes. Default 100 ms; negative disables polling
+	// (then only Poke wakes them).
+	PollInterval time.Duration
+	// Logger receives poll errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o HubOptions) withDefaults() HubOptions {
+	if o.RingBytes <= 0 {
+		o.RingBytes = 8 << 20
+	}
+	if o.RingBatches <= 0 {
+		o.RingBatches = 4096
+	}
+	if o.PageEvents <= 0 {
+		o.PageEvents = 2000
+	}
+	if o.PageBytes <= 0 {
+		o.PageBytes = 1 << 20
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// ErrClosed is returned by Subscription.Next after the Subscription or its
+// Hub was closed.
+var ErrClosed = errors.New("stream: closed")
+
+// Hub fans a job's events out to any number of subscribers, each resuming
+// exactly after the seq it names. See the package documentation for its
+// invariants.
+type Hub struct {
+	history History
+	opts    HubOptions
+
+	mu     sync.Mutex // guards topics and everything in them
+	topics map[jobs.ID]*topic
+
+	waiting  atomic.Int64  // subscribers waiting on topics this process does not publish
+	pollWake chan struct{} // cap 1: wakes the idle poller
+	done     chan struct{} // closed by Close
+	stop     context.CancelFunc
+	ctx      context.Context
+	closing  sync.Once
+	wg       sync.WaitGroup
+}
+
+var _ jobs.Publisher = (*Hub)(nil)
+
+// topic is the Hub's state for one job.
+type topic struct {
+	id        jobs.ID
+	ring      []*Batch // recent published batches, contiguous, oldest first
+	ringBytes int
+	local     bool     // this process publishes the job
+	lastPub   jobs.Seq // last published seq (when local)
+	exited    bool     // the exit event was published
+	notify    chan struct{}
+	subs      map[*Subscription]struct{}
+	progress  chan struct{} // made by WaitDelivered, closed on any ack or close
+}
+
+// NewHub returns a Hub reading from h. When h also has a DataVersion method
+// and o.PollInterval is not negative, the Hub runs a poller goroutine;
+// Close stops it.
+func NewHub(h History, o HubOptions) *Hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := &Hub{
+		history:  h,
+		opts:     o.withDefaults(),
+		topics:   make(map[jobs.ID]*topic),
+		pollWake: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		ctx:      ctx,
+		stop:     cancel,
+	}
+	if dv, ok := h.(dataVersioner); ok && hub.opts.PollInterval > 0 {
+		hub.wg.Add(1)
+		go hub.poll(dv)
+	}
+	return hub
+}
+
+// Close wakes every waiting subscriber (their Next returns ErrClosed),
+// stops the poller and waits for it. Publish after Close does nothing.
+func (h *Hub) Close() error {
+	h.closing.Do(func() {
+		// Under mu, so that no goroutine is added to wg once Wait runs.
+		h.mu.Lock()
+		close(h.done)
+		h.mu.Unlock()
+		h.stop()
+	})
+	h.wg.Wait()
+	return nil
+}
+
+func (h *Hub) isClosed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// topicLocked returns the topic of id, making it if needed. h.mu is held.
+func (h *Hub) topicLocked(id jobs.ID) *topic {
+	t := h.topics[id]
+	if t == nil {
+		t = &topic{id: id, notify: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+		h.topics[id] = t
+	}
+	return t
+}
+
+// Publish hands committed events of job id to the subscribers. It never
+// blocks on them: it appends to the job's ring, evicting the oldest
+// batches beyond the bounds, and wakes the waiters. It takes ownership of
+// events.
+func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
+	if len(events) == 0 || h.isClosed() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topicLocked(id)
+	t.local = true
+	// Drop what was already published (a retried publish), so that the ring
+	// stays contiguous.
+	for len(events) > 0 && t.lastPub > 0 && events[0].Seq <= t.lastPub {
+		events = events[1:]
+	}
+	if len(events) == 0 {
+		return
+	}
+	if !contiguous(events) || (len(t.ring) > 0 && events[0].Seq != t.lastPub+1) {
+		// A gap: the ring can no longer claim to cover what it holds.
+		// Subscribers fall back to History, which holds everything.
+		h.opts.Logger.Warn("stream: non-contiguous publish; resetting ring",
+			"job", id, "first", events[0].Seq, "last_published", t.lastPub)
+		t.ring, t.ringBytes = nil, 0
+	} else {
+		for _, run := range split(events, h.opts.PageEvents, h.opts.PageBytes) {
+			b := newBatch(run)
+			t.ring = append(t.ring, b)
+			t.ringBytes += b.size()
+		}
+		for len(t.ring) > 1 && (t.ringBytes > h.opts.RingBytes || len(t.ring) > h.opts.RingBatches) {
+			t.ringBytes -= t.ring[0].size()
+			t.ring[0] = nil
+			t.ring = t.ring[1:]
+		}
+	}
+	last := events[len(events)-1]
+	t.lastPub = last.Seq
+	if last.Type == jobs.TypeExit {
+		t.exited = true
+	}
+	close(t.notify)
+	t.notify = make(chan struct{})
+	h.dropIfIdleLocked(t)
+}
+
+// dropIfIdleLocked forgets a topic that nobody needs any more: no
+// subscriber, and either finished or not published here.
+func (h *Hub) dropIfIdleLocked(t *topic) {
+	if len(t.subs) == 0 && (t.exited || !t.local) && h.topics[t.id] == t {
+		delete(h.topics, t.id)
+	}
+}
+
+// Poke wakes every subscriber waiting on a job that this process does not
+// publish, so that it re-reads History: call it when another process may
+// have written. Jobs published here are not woken: their subscribers
+// already know the last seq.
+func (h *Hub) Poke() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range h.topics {
+		if !t.local {
+			close(t.notify)
+			t.notify = make(chan struct{})
+		}
+	}
+}
+
+// Subscribe returns a subscription to job id that delivers every event
+// with seq > after exactly once. It does not check that the job exists.
+func (h *Hub) Subscribe(id jobs.ID, after jobs.Seq) *Subscription {
+	if after < 0 {
+		after = 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topicLocked(id)
+	s := &Subscription{hub: h, t: t, cursor: after, acked: after, closed: make(chan struct{})}
+	s.limit = max(h.opts.PageEvents/8, 1)
+	t.subs[s] = struct{}{}
+	return s
+}
+
+// WaitDelivered returns when every open subscription of job id has
+// delivered seq (its consumer asked for the next batch after the one
+// holding seq) or was closed, or with ctx's error. exec uses it to let
+// viewers get the exit event before it shuts down.
+func (h *Hub) WaitDelivered(ctx context.Context, id jobs.ID, seq jobs.Seq) error {
+	for {
+		h.mu.Lock()
+		t := h.topics[id]
+		pending := false
+		if t != nil {
+			for s := range t.subs {
+				if s.acked < seq {
+					pending = true
+					break
+				}
+			}
+		}
+		if !pending {
+			h.mu.Unlock()
+			return nil
+		}
+		if t.progress == nil {
+			t.progress = make(chan struct{})
+		}
+		ch := t.progress
+		h.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.done:
+			return ErrClosed
+		}
+	}
+}
+
+// progressLocked wakes WaitDelivered callers of t.
+func (t *topic) progressLocked() {
+	if t.progress != nil {
+		close(t.progress)
+		t.progress = nil
+	}
+}
+
+// poll polls dv while subscribers wait on jobs not published here and
+// pokes them when the database changed. Owned by the Hub: it ends when
+// the Hub is closed.
+func (h *Hub) poll(dv dataVersioner) {
+	defer h.wg.Done()
+	tick := time.NewTicker(h.opts.PollInterval)
+	defer tick.Stop()
+	var last int64
+	known := false
+	for {
+		if h.waiting.Load() == 0 {
+			select {
+			case <-h.pollWake:
+			case <-h.done:
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-h.done:
+			return
+		}
+		v, err := dv.DataVersion(h.ctx)
+		if err != nil {
+			if h.ctx.Err() != nil {
+				return
+			}
+			h.opts.Logger.Warn("stream: poll data version", "err", err)
+			continue
+		}
+		// The first value is no baseline: a write may have landed between
+		// a waiter's read and this poll, so poke once.
+		if !known || v != last {
+			last, known = v, true
+			h.Poke()
+		}
+	}
+}
+
+// addWaiter counts a subscriber waiting on a job not published here and
+// wakes the poller.
+func (h *Hub) addWaiter() {
+	h.waiting.Add(1)
+	select {
+	case h.pollWake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,268 @@
+package stream
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// Info is what GET /api/info answers, so that a jobrun process can tell
+// what it found on a port.
+type Info struct {
+	App     string `json:"app"`     // "jobrun" (the default)
+	Role    string `json:"role"`    // "exec" or "serve"
+	Version string `json:"version"` // the build's version
+}
+
+// Server serves the job API under /api/: job metadata, raw logs and the
+// live WebSocket stream. Set the fields before the first request; the zero
+// value of each optional field means its documented default.
+type Server struct {
+	// Hub serves the stream; required.
+	Hub *Hub
+	// History answers job lookups and /log; nil means the Hub's History.
+	History History
+	// ListJobs lists jobs newest first for GET /api/jobs (limit 1..1000,
+	// before 0 = no bound); nil answers 404.
+	ListJobs func(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error)
+	// Cancel handles a {"type":"cancel"} stream message; nil answers that
+	// cancel is not available here.
+	Cancel func(ctx context.Context, id jobs.ID) error
+	// Info is served at GET /api/info.
+	Info Info
+	// Logger receives internal errors. Default slog.Default().
+	Logger *slog.Logger
+	// Heartbeat is how long a stream may send nothing before an empty
+	// array "[]" is sent, and the interval of protocol pings. Default 20 s.
+	Heartbeat time.Duration
+	// WriteTimeout bounds each stream message write; a viewer that does
+	// not take a message in time is closed with 4429. Default 10 s.
+	WriteTimeout time.Duration
+	// OriginPatterns lists cross origins allowed to open a stream (see
+	// websocket.AcceptOptions); the same origin is always allowed.
+	OriginPatterns []string
+
+	muxOnce sync.Once
+	mux     *http.ServeMux
+
+	mu     sync.Mutex
+	conns  map[*wsConn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) history() History {
+	if s.History != nil {
+		return s.History
+	}
+	return s.Hub.history
+}
+
+func (s *Server) heartbeat() time.Duration {
+	if s.Heartbeat > 0 {
+		return s.Heartbeat
+	}
+	return 20 * time.Second
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+// ServeHTTP serves the /api/ endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.muxOnce.Do(func() {
+		m := http.NewServeMux()
+		m.HandleFunc("GET /api/info", s.serveInfo)
+		m.HandleFunc("GET /api/jobs", s.serveJobs)
+		m.HandleFunc("GET /api/jobs/{ref}", s.serveJob)
+		m.HandleFunc("GET /api/jobs/{ref}/log", s.serveLog)
+		m.HandleFunc("GET /api/jobs/{ref}/stream", s.serveStream)
+		m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
+				return
+			}
+			writeJSONError(w, http.StatusNotFound, "no such endpoint")
+		})
+		s.mux = m
+	})
+	s.mux.ServeHTTP(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
+	info := s.Info
+	if info.App == "" {
+		info.App = "jobrun"
+	}
+	writeJSON(w, info)
+}
+
+// jobsPage is the body of GET /api/jobs.
+type jobsPage struct {
+	Jobs []jobs.Job `json:"jobs"`
+}
+
+func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
+	if s.ListJobs == nil {
+		writeJSONError(w, http.StatusNotFound, "job listing is not available here")
+		return
+	}
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), "limit", 100, 1, 1000)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	before, err := intParam(q.Get("before"), "before", 0, 1, 1<<62)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.ListJobs(r.Context(), int(limit), jobs.ID(before))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []jobs.Job{}
+	}
+	writeJSON(w, jobsPage{Jobs: list})
+}
+
+// intParam parses an optional integer query parameter within [lo, hi].
+func intParam(v, name string, def, lo, hi int64) (int64, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s=%q: want an integer from %d to %d: %w", name, v, lo, hi, jobs.ErrInvalid)
+	}
+	return n, nil
+}
+
+// lookup resolves the {ref} of the request to a job.
+func (s *Server) lookup(ctx context.Context, r *http.Request) (jobs.Job, error) {
+	ref, err := jobs.ParseRef(r.PathValue("ref"))
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	return s.history().Job(ctx, ref)
+}
+
+func (s *Server) serveJob(w http.ResponseWriter, r *http.Request) {
+	j, err := s.lookup(r.Context(), r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, j)
+}
+
+// serveLog writes the job's stored output bytes (Data and EOL of line
+// events) as stored when the request came, page by page.
+func (s *Server) serveLog(w http.ResponseWriter, r *http.Request) {
+	var want jobs.Stream
+	switch v := r.URL.Query().Get("stream"); v {
+	case "":
+	case string(jobs.StreamStdout), string(jobs.StreamStderr), string(jobs.StreamTTY):
+		want = jobs.Stream(v)
+	default:
+		s.writeError(w, r, fmt.Errorf("stream=%q: want stdout or stderr: %w", v, jobs.ErrInvalid))
+		return
+	}
+	ctx := r.Context()
+	j, err := s.lookup(ctx, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var cursor jobs.Seq
+	for cursor < j.LastSeq {
+		evs, err := s.history().Events(ctx, j.ID, cursor, 2000)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger().Error("stream: read log", "job", j.ID, "after", cursor, "err", err)
+			}
+			return // the status is sent; the short body is the only signal left
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for i := range evs {
+			e := &evs[i]
+			if e.Type != jobs.TypeLine || (want != "" && e.Stream != want) {
+				continue
+			}
+			bw.Write(e.Data)
+			bw.WriteString(e.EOL)
+		}
+		cursor = evs[len(evs)-1].Seq
+		if err := bw.Flush(); err != nil {
+			return // the client left
+		}
+	}
+	bw.Flush()
+}
+
+// RestrictHost refuses (403, JSON body) requests whose Host is not a
+// loopback name: localhost, an address in 127.0.0.0/8 or [::1], with any
+// port (so that SSH port forwarding works). It protects a server bound to
+// loopback from DNS rebinding, where a page of another site reaches it
+// under that site's name.
+func RestrictHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			writeJSONError(w, http.StatusForbidden, fmt.Sprintf("host %q is not allowed: use localhost or 127.0.0.1", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names the loopback interface.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
