@@ -1,0 +1,36 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// TestRecorder lets the external tests, which can use the real store
+// (package jobs cannot import it), drive the recorder directly: chunks in,
+// events stored.
+type TestRecorder struct{ r *recorder }
+
+// NewTestRecorder starts a recorder for job id.
+func NewTestRecorder(store Store, pub Publisher, id ID, flushAfter time.Duration) *TestRecorder {
+	r := newRecorder(store, pub, slog.New(slog.DiscardHandler), nil, id, context.Background(), flushAfter, time.Second)
+	go r.run()
+	return &TestRecorder{r}
+}
+
+// Write hands the recorder one read of stream 0 (stdout) or 1 (stderr).
+func (t *TestRecorder) Write(stream int, data string) {
+	t.r.in <- chunk{stream: stream, data: []byte(data), time: time.Now()}
+}
+
+// Close ends both streams and the job with exit code 0, and waits until
+// everything is stored.
+func (t *TestRecorder) Close() {
+	for i := range 2 {
+		t.r.in <- chunk{stream: i, eof: true, time: time.Now()}
+	}
+	code := 0
+	t.r.in <- chunk{exit: &Event{Time: time.Now(), Type: TypeExit, Status: StatusSucceeded, ExitCode: &code}}
+	close(t.r.in)
+	<-t.r.done
+}

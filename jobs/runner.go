@@ -1,0 +1,443 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Defaults of the Runner's durations.
+const (
+	DefaultKillAfter    = 10 * time.Second
+	DefaultFlushAfter   = 100 * time.Millisecond
+	DefaultDrainTimeout = 2 * time.Second
+	DefaultStoreRetry   = 10 * time.Second
+)
+
+// Reads: each stream reads up to readSize bytes at a time into the unused
+// tail of a bufSize buffer, and starts a new buffer when fewer than minRead
+// bytes are left. Buffers are never reused: events and the echo queue hold
+// slices of them, and the garbage collector frees a buffer when the last
+// of those is gone.
+const (
+	bufSize  = 256 << 10
+	readSize = 64 << 10
+	minRead  = 32 << 10
+)
+
+// Spec describes a command to run as a job.
+type Spec struct {
+	UID     UID      // NewUID() if empty
+	Name    string   // default: the command line, strings.Join(Command, " ")
+	Command []string // the program and its arguments; required
+	Dir     string   // working directory; "" = jobrun's
+	Env     []string // nil = os.Environ(); JOBRUN_TOKEN* are never passed on
+}
+
+// Runner runs commands as jobs: it stores every byte of their output as
+// events in Store, publishes each committed batch to Publisher, and echoes
+// the output to Stdout and Stderr. The zero value of each field means its
+// documented default; Store is required.
+type Runner struct {
+	Store     Store
+	Publisher Publisher    // nil: nothing is published
+	Logger    *slog.Logger // nil: no logging
+
+	KillAfter    time.Duration // grace period from a stop signal to SIGKILL; default 10s
+	FlushAfter   time.Duration // how long an unterminated line waits; default 100ms
+	DrainTimeout time.Duration // how long to read pipes held open after the child exits; default 2s
+	StoreRetry   time.Duration // how long to retry a failing store before giving up; default 10s
+
+	Stdin  *os.File  // the child's stdin, inherited as is; nil: /dev/null
+	Stdout io.Writer // echo of the child's stdout; nil: no echo
+	Stderr io.Writer // echo of the child's stderr; nil: no echo
+	ErrOut io.Writer // jobrun's own messages about the job; nil: none
+}
+
+// Result is how a job ended.
+type Result struct {
+	Status   Status
+	ExitCode int    // the child's, 128+N if killed by signal N, 127/126 if it could not start
+	Signal   string // "SIGTERM" when killed by a signal
+	StoreErr error  // why storing stopped early, if it did; the job ran on regardless
+}
+
+// Run is a running job. Its goroutines end by themselves when the child
+// has exited and its output is stored; Wait waits for all of them.
+type Run struct {
+	r    *Runner
+	job  Job
+	cmd  *exec.Cmd
+	rec  *recorder
+	echo *echo // nil with no echo
+	fg   int   // terminal fd handed to the child's process group, or -1
+
+	readers    sync.WaitGroup
+	supervised chan struct{} // closed when the child is reaped and the exit sent
+	stopCtx    func() bool
+	result     Result
+	waitOnce   sync.Once
+
+	mu        sync.Mutex
+	pgid      int
+	exited    bool // the child has exited: its pgid may be gone
+	canceled  bool // jobrun sent it a signal to stop it
+	sigints   int
+	killTimer *time.Timer
+}
+
+// Start creates the job in the store and starts its command. It returns an
+// error, and no job, only if jobrun itself fails (the command line is
+// empty, the directory does not exist, the store cannot create the job). A
+// command that cannot be started still makes a job, which ends failed
+// with exit code 127 (not found) or 126 (not executable).
+//
+// ctx bounds the creation of the job; canceling it later cancels the job
+// (see Cancel). Storing goes on after ctx is done.
+func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		return nil, fmt.Errorf("start job: empty command: %w", ErrInvalid)
+	}
+	if r.Store == nil {
+		return nil, fmt.Errorf("start job: Runner.Store is nil: %w", ErrInvalid)
+	}
+	cwd, err := jobDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	closeAll := func() {
+		for _, f := range []*os.File{outR, outW, errR, errW} {
+			f.Close()
+		}
+	}
+
+	now := time.Now()
+	job := Job{UID: s.UID, Name: s.Name, Command: s.Command, Cwd: cwd, Status: StatusRunning,
+		CreatedAt: now, StartedAt: &now}
+	if job.UID == "" {
+		job.UID = NewUID()
+	}
+	if job.Name == "" {
+		job.Name = strings.Join(s.Command, " ")
+	}
+	if err := r.Store.CreateJob(ctx, &job); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("start job: create job: %w", err)
+	}
+
+	log := r.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{})}
+	run.rec = newRecorder(r.Store, r.Publisher, log, r.ErrOut, job.ID, context.WithoutCancel(ctx),
+		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
+	go run.rec.run()
+	if r.Stdout != nil || r.Stderr != nil {
+		run.echo = newEcho(r.Stdout, r.Stderr, func(err error) {
+			log.Error("echo stopped", "job", job.ID, "err", err)
+			run.say("echo of the output stopped: %v", err)
+		})
+	}
+
+	env := s.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd := exec.Command(s.Command[0], s.Command[1:]...)
+	cmd.Dir = s.Dir
+	cmd.Env = childEnv(env, job.ID, job.UID)
+	if r.Stdin != nil {
+		cmd.Stdin = r.Stdin
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.SysProcAttr, run.fg = procAttr(r.Stdin)
+	run.cmd = cmd
+
+	err = cmd.Start()
+	outW.Close() // the child has its own copies; EOF comes when it and its children are done
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		if run.fg >= 0 {
+			reclaimForeground(run.fg)
+		}
+		code, msg := startFailure(err)
+		run.say("%s: %s", s.Command[0], msg)
+		log.Info("command did not start", "job", job.ID, "err", err)
+		run.result = Result{Status: StatusFailed, ExitCode: code}
+		run.sendExit(time.Now())
+		close(run.supervised)
+		run.stopCtx = func() bool { return true }
+		return run, nil
+	}
+	run.pgid = cmd.Process.Pid
+	log.Debug("job started", "job", job.ID, "pid", run.pgid)
+	run.readers.Add(2)
+	go run.read(stdoutIndex, outR)
+	go run.read(stderrIndex, errR)
+	go run.supervise([2]*os.File{outR, errR})
+	run.stopCtx = context.AfterFunc(ctx, run.Cancel)
+	return run, nil
+}
+
+// Job returns the job as created, with its ID and LastSeq, the last seq
+// stored so far. Once Wait has returned, it also has the final status, exit
+// code, signal and finish time, if the exit event was stored.
+func (run *Run) Job() Job {
+	run.mu.Lock()
+	j := run.job
+	run.mu.Unlock()
+	j.LastSeq = max(j.LastSeq, Seq(run.rec.stored.Load()))
+	return j
+}
+
+// Signal forwards sig to the job's whole process group, to stop it: the job
+// counts as canceled, and if it has not exited KillAfter later, the group
+// gets SIGKILL. A second SIGINT sends SIGKILL at once. Signal does nothing
+// once the child has exited.
+func (run *Run) Signal(sig os.Signal) {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.exited || run.pgid == 0 {
+		return
+	}
+	run.canceled = true
+	if s == syscall.SIGINT {
+		run.sigints++
+		if run.sigints > 1 {
+			s = syscall.SIGKILL
+		}
+	}
+	run.kill(s)
+	if s != syscall.SIGKILL && run.killTimer == nil {
+		run.killTimer = time.AfterFunc(orDefault(run.r.KillAfter, DefaultKillAfter), func() {
+			run.mu.Lock()
+			defer run.mu.Unlock()
+			if !run.exited {
+				run.kill(syscall.SIGKILL)
+			}
+		})
+	}
+}
+
+// Cancel stops the job: SIGTERM to its process group, then SIGKILL after
+// KillAfter.
+func (run *Run) Cancel() { run.Signal(syscall.SIGTERM) }
+
+// Kill stops the job at once with SIGKILL to its process group.
+func (run *Run) Kill() { run.Signal(syscall.SIGKILL) }
+
+// kill signals the process group. Called with mu held, before the child
+// is reaped, so the group id cannot have been reused.
+func (run *Run) kill(s syscall.Signal) {
+	if err := syscall.Kill(-run.pgid, s); err != nil && !errors.Is(err, syscall.ESRCH) {
+		run.rec.log.Warn("signal failed", "job", run.job.ID, "signal", s, "err", err)
+	}
+}
+
+// Wait waits for the job to end, its output and exit event to be stored,
+// and the echo to be written, and returns how it ended. It may be called
+// more than once.
+func (run *Run) Wait() Result {
+	run.waitOnce.Do(func() {
+		<-run.supervised
+		<-run.rec.done
+		if run.echo != nil {
+			run.echo.close()
+		}
+		run.stopCtx()
+		run.result.StoreErr = run.rec.storeErr
+		if ex := run.rec.exit; ex != nil && run.rec.committed == ex.Seq {
+			run.mu.Lock()
+			run.job.Status, run.job.ExitCode, run.job.Signal = ex.Status, ex.ExitCode, ex.Signal
+			finished := ex.Time
+			run.job.FinishedAt = &finished
+			run.mu.Unlock()
+		}
+	})
+	return run.result
+}
+
+// say writes one of jobrun's own messages about the job to ErrOut.
+func (run *Run) say(format string, args ...any) {
+	if run.r.ErrOut != nil {
+		fmt.Fprintf(run.r.ErrOut, "jobrun: "+format+"\n", args...)
+	}
+}
+
+// read is a stream's reader goroutine: it hands every read to the echo
+// and the recorder until EOF, or until the drain deadline after the child
+// exited.
+func (run *Run) read(stream int, f *os.File) {
+	defer run.readers.Done()
+	var buf []byte
+	for {
+		if cap(buf)-len(buf) < minRead {
+			buf = make([]byte, 0, bufSize)
+		}
+		n, err := f.Read(buf[len(buf):min(cap(buf), len(buf)+readSize)])
+		if n > 0 {
+			now := time.Now()
+			data := buf[len(buf) : len(buf)+n : cap(buf)] // capacity lets the splitter extend a line in place
+			buf = buf[:len(buf)+n]
+			if run.echo != nil {
+				run.echo.push(stream, data[:n:n])
+			}
+			run.rec.in <- chunk{stream: stream, data: data, time: now}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				run.rec.log.Warn("reading output failed", "job", run.job.ID, "stream", stream, "err", err)
+			}
+			break
+		}
+	}
+	run.rec.in <- chunk{stream: stream, eof: true, time: time.Now()}
+}
+
+// supervise waits for the child, reaps it, drains the pipes for at most
+// DrainTimeout, and hands the exit event to the recorder.
+func (run *Run) supervise(pipes [2]*os.File) {
+	defer close(run.supervised)
+	markExited := func() bool {
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		run.exited = true
+		if run.killTimer != nil {
+			run.killTimer.Stop()
+		}
+		return run.canceled
+	}
+	canceled := false
+	if waitExited(run.pgid) {
+		canceled = markExited()
+	}
+	err := run.cmd.Wait()
+	canceled = markExited() || canceled
+	exitTime := time.Now()
+	if run.fg >= 0 {
+		reclaimForeground(run.fg)
+	}
+
+	// Grandchildren may hold the pipes open: read what they write for a
+	// while, then stop.
+	drain := time.AfterFunc(orDefault(run.r.DrainTimeout, DefaultDrainTimeout), func() {
+		for _, f := range pipes {
+			f.SetReadDeadline(time.Now())
+		}
+	})
+	run.readers.Wait()
+	drain.Stop()
+	for _, f := range pipes {
+		f.Close()
+	}
+
+	res := Result{Status: StatusFailed, ExitCode: 125}
+	if st := run.cmd.ProcessState; st != nil {
+		ws, _ := st.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			res.ExitCode = 128 + int(ws.Signal())
+			res.Signal = signalName(ws.Signal())
+		default:
+			res.ExitCode = ws.ExitStatus()
+		}
+		switch {
+		case canceled, ws.Signaled() && ws.Signal() == syscall.SIGINT && run.fg >= 0:
+			res.Status = StatusCanceled
+		case res.ExitCode == 0:
+			res.Status = StatusSucceeded
+		}
+	} else {
+		run.rec.log.Error("waiting for the child failed", "job", run.job.ID, "err", err)
+	}
+	run.result = res
+	run.sendExit(exitTime)
+}
+
+// sendExit hands the exit event to the recorder and closes its input.
+func (run *Run) sendExit(t time.Time) {
+	code := run.result.ExitCode
+	run.rec.in <- chunk{exit: &Event{Time: t, Type: TypeExit, Status: run.result.Status,
+		ExitCode: &code, Signal: run.result.Signal}}
+	close(run.rec.in)
+}
+
+// jobDir checks the working directory and returns it absolute.
+func jobDir(dir string) (string, error) {
+	if dir == "" {
+		return os.Getwd()
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("directory %s: not a directory: %w", dir, ErrInvalid)
+	}
+	return filepath.Abs(dir)
+}
+
+// childEnv is the child's environment: env without jobrun's secrets
+// (JOBRUN_TOKEN*) and with the job's identity.
+func childEnv(env []string, id ID, uid UID) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "JOBRUN_TOKEN") || name == "JOBRUN_JOB_ID" || name == "JOBRUN_JOB_UID" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "JOBRUN_JOB_ID="+strconv.FormatInt(int64(id), 10), "JOBRUN_JOB_UID="+string(uid))
+}
+
+// startFailure maps a failure to start the command to the exit code a
+// shell would give and a message.
+func startFailure(err error) (int, string) {
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return 127, "command not found"
+	case errors.Is(err, fs.ErrPermission):
+		return 126, "permission denied"
+	case errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		return 126, "cannot execute: " + errno.Error()
+	}
+	return 125, err.Error()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}

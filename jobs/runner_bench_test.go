@@ -1,0 +1,33 @@
+package jobs_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// BenchmarkRunnerIngest runs `cat FILE` of 60-byte lines as a job with the
+// real store, no echo: b.N lines through pipe, splitter, recorder and
+// group commit. Reports lines/s.
+func BenchmarkRunnerIngest(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "lines")
+	if err := os.WriteFile(path, floodOutput(b.N), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	db := openDB(b)
+	ctx := testCtx(b)
+	b.SetBytes(60)
+	b.ResetTimer()
+	t0 := time.Now()
+	run, err := (&jobs.Runner{Store: db}).Start(ctx, jobs.Spec{Command: []string{"cat", path}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res := run.Wait(); res.ExitCode != 0 || res.StoreErr != nil {
+		b.Fatalf("result %+v", res)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "lines/s")
+}

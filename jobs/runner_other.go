@@ -1,0 +1,13 @@
+//go:build unix && !linux
+
+package jobs
+
+import "syscall"
+
+// setPdeathsig: only Linux has a parent-death signal.
+func setPdeathsig(*syscall.SysProcAttr) {}
+
+// waitExited cannot wait without reaping here; the child is marked exited
+// after it is reaped, which leaves a tiny window in which a signal could
+// reach a reused process group id.
+func waitExited(int) bool { return false }
