@@ -17,8 +17,8 @@ import (
 const (
 	maxBatchEvents   = 8192
 	maxBatchBytes    = 4 << 20
-	maxPendingEvents = 32768
-	maxPendingBytes  = 8 << 20
+	maxPendingEvents = 16384
+	maxPendingBytes  = 4 << 20
 )
 
 // Stream indexes used inside the runner.

@@ -73,8 +73,16 @@ type Result struct {
 	StoreErr error  // why storing stopped early, if it did; the job ran on regardless
 }
 
-// Run is a running job. Its goroutines end by themselves when the child
-// has exited and its output is stored; Wait waits for all of them.
+// Run is a running job. It owns these goroutines, which end by themselves
+// once the child has exited and its output is stored, and Wait waits for
+// all of them:
+//   - one reader per stream: reads the pipe, hands each read to the echo
+//     and to the recorder, until EOF or DrainTimeout after the child exits;
+//   - the supervisor: waits for the child, reaps it, waits for the readers,
+//     then sends the exit event and closes the recorder's input;
+//   - the recorder and its commit goroutine (see recorder);
+//   - the echo writer, which Wait lets finish after the job is stored, so a
+//     stuck terminal delays Wait but never the job or its storing.
 type Run struct {
 	r    *Runner
 	job  Job

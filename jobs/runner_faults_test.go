@@ -62,7 +62,7 @@ func (b *syncBuffer) String() string {
 func TestRunStoreRetrySucceeds(t *testing.T) {
 	ctx := testCtx(t)
 	db := openDB(t)
-	fs := &faultyStore{DB: db, fail: func(call int, _ []jobs.Event) bool { return call >= 2 && call <= 4 }}
+	fs := &faultyStore{DB: db, fail: func(call int, _ []jobs.Event) bool { return call <= 3 }}
 	var errOut syncBuffer
 	run := start(ctx, t, &jobs.Runner{Store: fs, ErrOut: &errOut}, "mixed")
 	res := wait(ctx, t, run)
@@ -74,6 +74,9 @@ func TestRunStoreRetrySucceeds(t *testing.T) {
 	}
 	if res.StoreErr != nil || errOut.String() != "" {
 		t.Errorf("StoreErr %v, messages %q; want none after a passing failure", res.StoreErr, errOut.String())
+	}
+	if fs.calls <= 3 {
+		t.Errorf("%d AppendEvents calls, want the first batch retried past its 3 failures", fs.calls)
 	}
 }
 
