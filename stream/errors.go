@@ -100,6 +100,7 @@ type HTTPError struct {
 	Message    string
 }
 
+// Error describes the answer.
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.StatusCode, e.Message)
 }
@@ -115,6 +116,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error describes the close.
 func (e *CloseError) Error() string {
 	return fmt.Sprintf("stream closed with %d: %s", e.Code, e.Reason)
 }

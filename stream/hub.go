@@ -185,11 +185,16 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 	if len(events) == 0 {
 		return
 	}
-	if !contiguous(events) || (len(t.ring) > 0 && events[0].Seq != t.lastPub+1) {
-		// A gap: the ring can no longer claim to cover what it holds.
-		// Subscribers fall back to History, which holds everything.
-		h.opts.Logger.Warn("stream: non-contiguous publish; resetting ring",
+	if len(t.ring) > 0 && events[0].Seq != t.lastPub+1 {
+		// A gap: the ring restarts after it, and subscribers before it
+		// read the gap from History, which holds everything.
+		h.opts.Logger.Warn("stream: publish skips seq; restarting the ring",
 			"job", id, "first", events[0].Seq, "last_published", t.lastPub)
+		t.ring, t.ringBytes = nil, 0
+	}
+	if !contiguous(events) {
+		h.opts.Logger.Warn("stream: non-contiguous publish; serving it from History",
+			"job", id, "first", events[0].Seq)
 		t.ring, t.ringBytes = nil, 0
 	} else {
 		for _, run := range split(events, h.opts.PageEvents, h.opts.PageBytes) {

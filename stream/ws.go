@@ -41,13 +41,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	// Errors come as close codes after the upgrade, so that a browser can
 	// tell them apart.
 	if err != nil {
-		code := closeCode(err)
-		msg := err.Error()
-		if code == websocket.StatusInternalError {
-			s.logger().Error("stream: open", "path", r.URL.Path, "err", err)
-			msg = "internal error"
-		}
-		c.Close(code, reason(msg))
+		code, why := s.closeFor(err, "open "+r.URL.Path)
+		c.Close(code, why)
 		return
 	}
 	wc := s.register(c, r.RemoteAddr)
@@ -85,12 +80,20 @@ func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// reason fits a close reason into the 123 bytes a close frame allows.
-func reason(s string) string {
-	if len(s) > 120 {
-		s = s[:120]
+// closeFor returns the close code and reason for err. Internal errors are
+// logged (with what was being done) and not shown.
+func (s *Server) closeFor(err error, doing string) (websocket.StatusCode, string) {
+	code := closeCode(err)
+	if code == websocket.StatusInternalError {
+		s.logger().Error("stream: "+doing, "err", err)
+		return code, "internal error"
 	}
-	return strings.ToValidUTF8(s, "")
+	// A close frame holds at most 123 bytes of reason.
+	why := err.Error()
+	if len(why) > 120 {
+		why = why[:120]
+	}
+	return code, strings.ToValidUTF8(why, "")
 }
 
 // wsConn is one open stream. Its handler goroutine writes; a reader
@@ -216,8 +219,7 @@ func (wc *wsConn) run(id jobs.ID, after jobs.Seq) {
 			wc.close(websocket.StatusGoingAway, "server shutting down")
 			return
 		default:
-			wc.s.logger().Error("stream: next batch", "job", id, "err", err)
-			wc.close(closeCode(err), "internal error")
+			wc.close(wc.s.closeFor(err, fmt.Sprintf("job %d: next batch", id)))
 			return
 		}
 		err = wc.write(msg)
