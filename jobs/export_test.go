@@ -13,7 +13,7 @@ type TestRecorder struct{ r *recorder }
 
 // NewTestRecorder starts a recorder for job id.
 func NewTestRecorder(store Store, pub Publisher, id ID, flushAfter time.Duration) *TestRecorder {
-	r := newRecorder(store, pub, slog.New(slog.DiscardHandler), nil, id, context.Background(), flushAfter, time.Second)
+	r := newRecorder(store, pub, slog.New(slog.DiscardHandler), func(string, ...any) {}, id, context.Background(), flushAfter, time.Second)
 	go r.run()
 	return &TestRecorder{r}
 }

@@ -3,8 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -49,7 +47,7 @@ type recorder struct {
 	store      Store
 	pub        Publisher
 	log        *slog.Logger
-	errOut     io.Writer
+	say        func(format string, args ...any) // a message for the user
 	id         ID
 	ctx        context.Context // for store calls; never canceled by the caller
 	flushAfter time.Duration
@@ -86,10 +84,10 @@ type recStream struct {
 	eof   bool
 }
 
-func newRecorder(store Store, pub Publisher, log *slog.Logger, errOut io.Writer, id ID,
+func newRecorder(store Store, pub Publisher, log *slog.Logger, say func(string, ...any), id ID,
 	ctx context.Context, flushAfter, storeRetry time.Duration) *recorder {
 	r := &recorder{
-		store: store, pub: pub, log: log, errOut: errOut, id: id,
+		store: store, pub: pub, log: log, say: say, id: id,
 		ctx: ctx, flushAfter: flushAfter, storeRetry: storeRetry,
 		in:   make(chan chunk, 16),
 		done: make(chan struct{}),
@@ -318,10 +316,8 @@ func (r *recorder) fail(err error) {
 		r.exit, r.exitSeq = &e, e.Seq
 	}
 	r.log.Error("storing output failed", "job", r.id, "err", err, "stored_seq", r.committed)
-	if r.errOut != nil {
-		fmt.Fprintf(r.errOut, "jobrun: job %d: storing output failed: %v; the command keeps running and its output still passes through, but the stored log stops at seq %d\n",
-			r.id, err, r.committed)
-	}
+	r.say("job %d: storing output failed: %v; the command keeps running and its output still passes through, but the stored log stops at seq %d",
+		r.id, err, r.committed)
 }
 
 // storeExitOnce tries once to append the exit event after storing failed,
@@ -330,9 +326,7 @@ func (r *recorder) storeExitOnce() {
 	ev := []Event{*r.exit}
 	if err := r.store.AppendEvents(r.ctx, r.id, ev); err != nil {
 		r.log.Error("storing the exit event failed", "job", r.id, "err", err)
-		if r.errOut != nil {
-			fmt.Fprintf(r.errOut, "jobrun: job %d: storing the exit status failed too: %v\n", r.id, err)
-		}
+		r.say("job %d: storing the exit status failed too: %v", r.id, err)
 		return
 	}
 	r.committed = r.exit.Seq

@@ -97,6 +97,8 @@ type Run struct {
 	result     Result
 	waitOnce   sync.Once
 
+	sayMu sync.Mutex
+
 	mu        sync.Mutex
 	pgid      int
 	exited    bool // the child has exited: its pgid may be gone
@@ -159,7 +161,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{})}
-	run.rec = newRecorder(r.Store, r.Publisher, log, r.ErrOut, job.ID, context.WithoutCancel(ctx),
+	run.rec = newRecorder(r.Store, r.Publisher, log, run.say, job.ID, context.WithoutCancel(ctx),
 		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
 	go run.rec.run()
 	if r.Stdout != nil || r.Stderr != nil {
@@ -293,11 +295,15 @@ func (run *Run) Wait() Result {
 	return run.result
 }
 
-// say writes one of jobrun's own messages about the job to ErrOut.
+// say writes one of jobrun's own messages about the job to ErrOut. Several
+// goroutines may have something to say.
 func (run *Run) say(format string, args ...any) {
-	if run.r.ErrOut != nil {
-		fmt.Fprintf(run.r.ErrOut, "jobrun: "+format+"\n", args...)
+	if run.r.ErrOut == nil {
+		return
 	}
+	run.sayMu.Lock()
+	defer run.sayMu.Unlock()
+	fmt.Fprintf(run.r.ErrOut, "jobrun: "+format+"\n", args...)
 }
 
 // read is a stream's reader goroutine: it hands every read to the echo
