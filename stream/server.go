@@ -24,17 +24,28 @@ type Info struct {
 	Version string `json:"version"` // the build's version
 }
 
+// JobLister lists jobs for GET /api/jobs: at most limit (1..1000), newest
+// first, with id < before when before is not 0. cmd/jobrun adapts
+// *store.DB to it.
+type JobLister interface {
+	Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error)
+}
+
+// Store is what Server reads: jobs, their events, and the job listing.
+type Store interface {
+	History
+	JobLister
+}
+
 // Server serves the job API under /api/: job metadata, raw logs and the
 // live WebSocket stream. Set the fields before the first request; the zero
 // value of each optional field means its documented default.
 type Server struct {
 	// Hub serves the stream; required.
 	Hub *Hub
-	// History answers job lookups and /log; nil means the Hub's History.
-	History History
-	// ListJobs lists jobs newest first for GET /api/jobs (limit 1..1000,
-	// before 0 = no bound); nil answers 404.
-	ListJobs func(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error)
+	// Store answers job lookups, /log and the job listing. nil means the
+	// Hub's History, without a listing (GET /api/jobs answers 404).
+	Store Store
 	// Cancel handles a {"type":"cancel"} stream message; nil answers that
 	// cancel is not available here.
 	Cancel func(ctx context.Context, id jobs.ID) error
@@ -69,8 +80,8 @@ func (s *Server) logger() *slog.Logger {
 }
 
 func (s *Server) history() History {
-	if s.History != nil {
-		return s.History
+	if s.Store != nil {
+		return s.Store
 	}
 	return s.Hub.history
 }
@@ -130,7 +141,7 @@ type jobsPage struct {
 }
 
 func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
-	if s.ListJobs == nil {
+	if s.Store == nil {
 		writeJSONError(w, http.StatusNotFound, "job listing is not available here")
 		return
 	}
@@ -145,7 +156,7 @@ func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.ListJobs(r.Context(), int(limit), jobs.ID(before))
+	list, err := s.Store.Jobs(r.Context(), int(limit), jobs.ID(before))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

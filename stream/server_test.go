@@ -16,14 +16,21 @@ import (
 	"github.com/jobrun/jobrun/stream"
 )
 
-// newServer returns a Server over db and hub with the job listing wired
-// as cmd/jobrun does.
+// storeAdapter gives stream.Server the job listing in its terms, as
+// cmd/jobrun does.
+type storeAdapter struct{ *store.DB }
+
+func (a storeAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
+	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before})
+}
+
+var _ stream.Store = storeAdapter{}
+
+// newServer returns a Server over db and hub, wired as cmd/jobrun does.
 func newServer(db *store.DB, hub *stream.Hub) *stream.Server {
 	return &stream.Server{
-		Hub: hub,
-		ListJobs: func(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
-			return db.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before})
-		},
+		Hub:    hub,
+		Store:  storeAdapter{db},
 		Info:   stream.Info{Role: "exec", Version: "test"},
 		Logger: slog.New(slog.DiscardHandler),
 	}
