@@ -29,9 +29,10 @@
 // # Slow viewers
 //
 // Publish never blocks and there are no per-viewer queues: memory is the
-// ring (RingBytes per job) plus one page per viewer reading History. A viewer
-// that falls behind the ring is served from History and catches up at its
-// own pace, never slowing the job or the other viewers. On the WebSocket,
+// ring (RingBytes per job) plus up to two pages (one read ahead) per
+// viewer reading History. A viewer that falls behind the ring is served
+// from History and catches up at its own pace, never slowing the job or
+// the other viewers. On the WebSocket,
 // each write is bounded by Server.WriteTimeout and each ping by
 // Heartbeat+WriteTimeout; a viewer that misses either is closed with 4429
 // (the close frame reaches it if it resumes reading soon; otherwise the
@@ -39,7 +40,8 @@
 //
 // # Who closes what
 //
-// The Hub owns its poller: NewHub starts it, Hub.Close stops it and waits.
+// The Hub owns its goroutines, the poller and the History reads ahead:
+// Hub.Close cancels them and waits.
 // A Subscription is closed by its consumer. Each stream connection has a
 // writer (the handler goroutine), a reader goroutine (client messages and
 // departure; after Accept the request context does not tell) and a pinger;

@@ -151,7 +151,7 @@ func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	before, err := intParam(q.Get("before"), "before", 0, 1, 1<<62)
+	before, err := intParam(q.Get("before"), "before", 0, 0, 1<<62)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -79,6 +79,7 @@ func TestHTTPAPI(t *testing.T) {
 		{"limit too big", "/api/jobs?limit=1001", 400, `limit`},
 		{"limit not a number", "/api/jobs?limit=ten", 400, `limit`},
 		{"before negative", "/api/jobs?before=-1", 400, `before`},
+		{"before zero", "/api/jobs?before=0", 200, `"id":2`},
 		{"log bad stream", "/api/jobs/1/log?stream=stdin", 400, `stream`},
 		{"log unknown job", "/api/jobs/999/log", 404, `"code":404`},
 		{"stream without upgrade", "/api/jobs/1/stream", 426, `WebSocket`},

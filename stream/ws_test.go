@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,6 +167,31 @@ func TestHeartbeat(t *testing.T) {
 	}
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Errorf("after exit: %v, want close 1000", err)
+	}
+}
+
+// TestPings: the server sends protocol pings every Heartbeat (a client
+// answers them while it reads).
+func TestPings(t *testing.T) {
+	ctx := testCtx(t)
+	db := openDB(t)
+	hub := newHub(t, db, stream.HubOptions{})
+	srv := newServer(db, hub)
+	srv.Heartbeat = 10 * time.Millisecond
+	base := testServer(t, srv)
+	newJob(t, db)
+	var pings atomic.Int64
+	c, _, err := websocket.Dial(ctx, wsURL(base, "/api/jobs/1/stream"), &websocket.DialOptions{
+		OnPingReceived: func(context.Context, []byte) bool { pings.Add(1); return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for pings.Load() < 3 {
+		if _, p, err := readEvents(ctx, c); err != nil || string(p) != "[]" {
+			t.Fatalf("got %s, %v; want heartbeats", p, err)
+		}
 	}
 }
 
