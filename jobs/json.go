@@ -20,7 +20,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, int64(e.Seq), 10)
 	b = append(b, `,"time":"`...)
-	b = e.Time.UTC().AppendFormat(b, TimeLayout)
+	b = appendTime(b, e.Time)
 	b = append(b, `","type":`...)
 	b = appendString(b, string(e.Type))
 	switch e.Type {
@@ -116,6 +116,42 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// appendTime appends t in TimeLayout. It is hand-written because
+// time.Time.AppendFormat is the largest single cost of encoding a replay.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	hour, min, sec := t.Clock()
+	us := t.Nanosecond() / 1000
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, us, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v zero-padded to width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [8]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:width]...)
+}
 
 // appendString appends s, known to be valid UTF-8, as a JSON string.
 func appendString(b []byte, s string) []byte {
