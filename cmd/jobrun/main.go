@@ -41,8 +41,9 @@ func run(ctx context.Context, args []string, io stdio) int {
 			}
 			return ec.ExitCode()
 		}
+		// Errors that are not ExitCoders come from parsing the command line.
 		fmt.Fprintln(io.err, "jobrun:", err)
-		return exitFailure
+		return 2
 	}
 	return 0
 }

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/store"
+)
+
+// dbFlag is the --db flag every command takes.
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "db",
+		Usage:   "SQLite database `PATH` (default $XDG_DATA_HOME/jobrun/jobrun.db)",
+		EnvVars: []string{"JOBRUN_DB"},
+	}
+}
+
+// defaultDBPath follows the XDG base directory spec.
+func defaultDBPath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("cannot find the database: no $XDG_DATA_HOME and no home directory (%v); use --db", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "jobrun", "jobrun.db"), nil
+}
+
+// openDB opens the database named by --db or the default one.
+func openDB(c *cli.Context) (*store.DB, error) {
+	path := c.String("db")
+	if path == "" {
+		var err error
+		if path, err = defaultDBPath(); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(c.Context, path, store.Options{})
+}

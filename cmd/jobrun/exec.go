@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/ui"
+)
+
+const defaultAddr = "127.0.0.1:7070"
+
+func execCommand(io stdio) *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command as a job: store its output and serve it live",
+		ArgsUsage: "-- CMD [ARGS...]",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "name", Usage: "job `NAME` (default: the command line)"},
+			&cli.StringFlag{Name: "addr", Usage: "serve the job's page and API at `HOST:PORT` (default " + defaultAddr + ", or the next free port)", EnvVars: []string{"JOBRUN_ADDR"}},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not echo the command's output"},
+			&cli.StringFlag{Name: "stdin", Value: "inherit", Usage: "`inherit` jobrun's stdin, or null"},
+			&cli.DurationFlag{Name: "kill-after", Value: 10 * time.Second, Usage: "after forwarding a signal, SIGKILL the job this much later"},
+			&cli.DurationFlag{Name: "linger", Value: 5 * time.Second, Usage: "keep serving this long after the job ends"},
+		},
+		Action: func(c *cli.Context) error { return runExec(c, io) },
+	}
+}
+
+func runExec(c *cli.Context, io stdio) error {
+	argv := c.Args().Slice()
+	if len(argv) == 0 {
+		return usageError("exec: no command given; usage: jobrun exec [flags] -- CMD [ARGS...]")
+	}
+	var stdin *os.File
+	switch c.String("stdin") {
+	case "inherit":
+		stdin = io.in
+	case "null":
+	default:
+		return usageError("exec: --stdin must be inherit or null, not %q", c.String("stdin"))
+	}
+	// A closed stdout (jobrun exec ... | head) must give EPIPE, not kill
+	// jobrun. Notify rather than Ignore: an ignored signal would be
+	// inherited by the child.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
+
+	ln, err := listen(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	defer ln.Close()
+
+	db, err := openDB(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	defer db.Close()
+
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hub := stream.NewHub(db, stream.HubOptions{})
+	defer hub.Close()
+
+	runner := &jobs.Runner{
+		Store:     db,
+		Publisher: hub,
+		Logger:    logger,
+		KillAfter: c.Duration("kill-after"),
+		Stdin:     stdin,
+		ErrOut:    io.err,
+	}
+	if !c.Bool("quiet") {
+		runner.Stdout, runner.Stderr = io.out, io.err
+	}
+
+	// Signals to jobrun go to the job's process group from the moment it
+	// exists.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	cwd, _ := os.Getwd()
+	r, err := runner.Start(c.Context, jobs.Spec{Name: c.String("name"), Command: argv, Dir: cwd})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("exec: %v", err), exitFailure)
+	}
+	job := r.Job()
+
+	srv := &stream.Server{
+		Hub:    hub,
+		Store:  storeAdapter{db},
+		Info:   stream.Info{App: "jobrun", Role: "exec", Version: version()},
+		Logger: logger,
+	}
+	httpSrv := &http.Server{
+		Handler:           stream.RestrictHost(routes(srv)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d\n", job.ID, ln.Addr(), job.ID)
+
+	done := make(chan jobs.Result, 1)
+	go func() { done <- r.Wait() }()
+	var res jobs.Result
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			r.Signal(sig)
+		case res = <-done:
+			break wait
+		}
+	}
+
+	// Shutdown follows the data: the runner has finished and committed the
+	// exit event; let connected viewers receive it, linger for viewers that
+	// are reconnecting right now, then close the connections and the store.
+	if last := r.Job().LastSeq; last > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = hub.WaitDelivered(ctx, job.ID, last)
+		cancel()
+	}
+	lingerServe(c.Duration("linger"), sigs)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = httpSrv.Shutdown(ctx)
+	cancel()
+	srv.Close()
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("http server", "err", err)
+	}
+	if res.ExitCode != 0 {
+		return cli.Exit("", res.ExitCode)
+	}
+	return nil
+}
+
+// lingerServe waits d, or less if jobrun is asked to stop.
+func lingerServe(d time.Duration, sigs <-chan os.Signal) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-sigs:
+	}
+}
+
+// listen binds --addr; without an explicit address it takes the default
+// port or the next free one after it.
+func listen(c *cli.Context) (net.Listener, error) {
+	if addr := c.String("addr"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("exec: cannot listen on --addr %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	host, portStr, _ := net.SplitHostPort(defaultAddr)
+	port, _ := strconv.Atoi(portStr)
+	var lastErr error
+	for i := 0; i < 100; i++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+i)))
+		if err == nil {
+			return ln, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("exec: no free port from %s on: %w", defaultAddr, lastErr)
+}
+
+// routes puts the API and the pages on one mux.
+func routes(api *stream.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/", ui.Handler())
+	return mux
+}
+
+// storeAdapter gives stream.Server the job listing in its own terms.
+type storeAdapter struct{ *store.DB }
+
+// Jobs lists jobs for GET /api/jobs.
+func (a storeAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
+	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before})
+}

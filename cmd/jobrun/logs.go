@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/stream"
+)
+
+func logsCommand(sio stdio) *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print a job's stored output; -f follows it live",
+		ArgsUsage: "JOB",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow until the job ends, then exit with its exit status"},
+			&cli.StringFlag{Name: "stream", Usage: "only `stdout` or stderr"},
+			&cli.Int64Flag{Name: "after", Usage: "start after event `SEQ`"},
+			&cli.BoolFlag{Name: "json", Usage: "print events as JSON lines instead of the raw output"},
+		},
+		Action: func(c *cli.Context) error { return runLogs(c, sio) },
+	}
+}
+
+func runLogs(c *cli.Context, sio stdio) error {
+	if c.NArg() != 1 {
+		return usageError("logs: want exactly one JOB (an id or uid), got %d arguments", c.NArg())
+	}
+	ref, err := jobs.ParseRef(c.Args().First())
+	if err != nil {
+		return usageError("logs: %v", err)
+	}
+	only := jobs.Stream(c.String("stream"))
+	if only != "" && only != jobs.StreamStdout && only != jobs.StreamStderr && only != jobs.StreamTTY {
+		return usageError("logs: --stream must be stdout or stderr, not %q", only)
+	}
+	after := jobs.Seq(c.Int64("after"))
+	if after < 0 {
+		return usageError("logs: --after must not be negative")
+	}
+	db, err := openDB(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	defer db.Close()
+	job, err := db.Job(c.Context, ref)
+	if err != nil {
+		if errors.Is(err, jobs.ErrNotFound) {
+			return cli.Exit(fmt.Sprintf("logs: no job %s in %s", ref, db.Path()), 1)
+		}
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	out := bufio.NewWriterSize(sio.out, 64<<10)
+	defer out.Flush()
+	w := eventWriter{out: out, only: only, json: c.Bool("json")}
+
+	if !c.Bool("follow") {
+		for {
+			evs, err := db.Events(c.Context, job.ID, after, 4096)
+			if err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			if len(evs) == 0 {
+				return nil
+			}
+			if err := w.write(evs); err != nil {
+				return nil // stdout went away
+			}
+			after = evs[len(evs)-1].Seq
+		}
+	}
+	return followLocal(c.Context, db, job, after, &w)
+}
+
+// followLocal follows a job in the local database until its exit event,
+// noticing other processes' writes by polling (the Hub's poller), and
+// exits with the job's exit status.
+func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq, w *eventWriter) error {
+	hub := stream.NewHub(db, stream.HubOptions{})
+	defer hub.Close()
+	// A runner killed with SIGKILL never writes its exit event; notice it
+	// while following, as any process opening the database would.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, _ := db.RecoverLost(ctx); n > 0 {
+					hub.Poke()
+				}
+			}
+		}
+	}()
+	sub := hub.Subscribe(job.ID, after)
+	defer sub.Close()
+	for {
+		b, err := sub.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		if err := w.write(b.Events); err != nil {
+			return nil
+		}
+		w.out.Flush()
+	}
+	w.out.Flush()
+	final, err := db.Job(context.WithoutCancel(ctx), jobs.Ref{ID: job.ID})
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	return exitStatus(final)
+}
+
+// exitStatus is the exit status that represents a finished job.
+func exitStatus(j jobs.Job) error {
+	switch {
+	case j.Status == jobs.StatusLost || j.ExitCode == nil:
+		return cli.Exit("", exitFailure)
+	case *j.ExitCode != 0:
+		return cli.Exit("", *j.ExitCode)
+	}
+	return nil
+}
+
+// eventWriter writes events as raw bytes or JSON lines.
+type eventWriter struct {
+	out  *bufio.Writer
+	only jobs.Stream
+	json bool
+	buf  []byte
+}
+
+func (w *eventWriter) write(evs []jobs.Event) error {
+	for i := range evs {
+		e := &evs[i]
+		if w.only != "" && (e.Type != jobs.TypeLine || e.Stream != w.only) {
+			continue
+		}
+		if w.json {
+			w.buf = append(e.AppendJSON(w.buf[:0]), '\n')
+			if _, err := w.out.Write(w.buf); err != nil {
+				return err
+			}
+			continue
+		}
+		if e.Type != jobs.TypeLine {
+			continue
+		}
+		w.out.Write(e.Data)
+		if _, err := w.out.WriteString(e.EOL); err != nil {
+			return err
+		}
+	}
+	return nil
+}

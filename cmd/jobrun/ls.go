@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
+)
+
+func lsCommand(io stdio) *cli.Command {
+	return &cli.Command{
+		Name:  "ls",
+		Usage: "list jobs, newest first",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.BoolFlag{Name: "json", Usage: `print {"jobs":[...]} as GET /api/jobs does`},
+			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 50, Usage: "show at most `N` jobs"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError("ls: unexpected argument %q", c.Args().First())
+			}
+			if n := c.Int("limit"); n < 1 || n > 1000 {
+				return usageError("ls: --limit must be 1..1000, not %d", n)
+			}
+			db, err := openDB(c)
+			if err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			defer db.Close()
+			list, err := db.Jobs(c.Context, store.JobsQuery{Limit: c.Int("limit")})
+			if err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			if c.Bool("json") {
+				if list == nil {
+					list = []jobs.Job{}
+				}
+				enc := json.NewEncoder(io.out)
+				return enc.Encode(map[string]any{"jobs": list})
+			}
+			return printJobs(io, list, time.Now())
+		},
+	}
+}
+
+func printJobs(io stdio, list []jobs.Job, now time.Time) error {
+	tw := tabwriter.NewWriter(io.out, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tEXIT\tSTARTED\tDURATION")
+	for _, j := range list {
+		exit := "-"
+		if j.ExitCode != nil {
+			exit = fmt.Sprint(*j.ExitCode)
+		}
+		started, dur := "-", "-"
+		if j.StartedAt != nil {
+			started = j.StartedAt.Local().Format("2006-01-02 15:04:05")
+			end := now
+			if j.FinishedAt != nil {
+				end = *j.FinishedAt
+			}
+			dur = end.Sub(*j.StartedAt).Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, clip(j.Name, 40), j.Status, exit, started, dur)
+	}
+	return tw.Flush()
+}
+
+// clip shortens s for a table cell, keeping it one line.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
