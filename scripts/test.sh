@@ -30,5 +30,8 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
+echo "== node --test (ui modules)"
+node --test ui/jstest/
 echo "== fuzz (short)"
 go test -run='^$' -fuzz='^FuzzSplit$' -fuzztime=5s ./jobs/
+go test -run='^$' -fuzz='^FuzzProgressParse$' -fuzztime=5s -fuzzminimizetime=2s ./jobs/
