@@ -53,16 +53,16 @@ type HubOptions struct {
 
 func (o HubOptions) withDefaults() HubOptions {
 	if o.RingBytes <= 0 {
-		o.RingBytes = 8 << 20
+		o.RingBytes = 4 << 20
 	}
 	if o.RingBatches <= 0 {
 		o.RingBatches = 4096
 	}
 	if o.PageEvents <= 0 {
-		o.PageEvents = 2000
+		o.PageEvents = 8192
 	}
 	if o.PageBytes <= 0 {
-		o.PageBytes = 1 << 20
+		o.PageBytes = 2 << 20
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 100 * time.Millisecond
@@ -192,7 +192,11 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 			"job", id, "first", events[0].Seq, "last_published", t.lastPub)
 		t.ring, t.ringBytes = nil, 0
 	}
-	if !contiguous(events) {
+	if len(t.subs) == 0 {
+		// Nobody to share batches with: keep no ring (and pin no read
+		// buffers). A later subscriber reads History up to lastPub.
+		t.ring, t.ringBytes = nil, 0
+	} else if !contiguous(events) {
 		h.opts.Logger.Warn("stream: non-contiguous publish; serving it from History",
 			"job", id, "first", events[0].Seq)
 		t.ring, t.ringBytes = nil, 0

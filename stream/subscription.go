@@ -20,7 +20,7 @@ type Subscription struct {
 	// Owned by the goroutine calling Next.
 	cursor  jobs.Seq     // last seq returned by Next
 	eof     bool         // the exit event was returned
-	pending []jobs.Event // read from History, not yet returned
+	pending []*Batch     // read from History, not yet returned
 	limit   int          // events per History read, adapted to their size
 	ahead   chan page    // the read ahead in flight, if any
 
@@ -148,21 +148,33 @@ func (s *Subscription) deliver(b *Batch) *Batch {
 // takePending returns the next message-sized batch of the events read from
 // History.
 func (s *Subscription) takePending() *Batch {
-	run := split(s.pending, len(s.pending), s.hub.opts.PageBytes)[0]
-	s.pending = s.pending[len(run):]
+	b := s.pending[0]
+	s.pending[0] = nil
+	s.pending = s.pending[1:]
 	if len(s.pending) == 0 {
 		s.pending = nil
 	}
-	b := newBatch(run)
-	b.private = true
 	return s.deliver(b)
+}
+
+// historyBatches cuts a History page into this subscriber's own batches
+// of about one message each.
+func historyBatches(evs []jobs.Event, pageBytes int) []*Batch {
+	var bs []*Batch
+	for _, run := range split(evs, len(evs), pageBytes) {
+		b := newBatch(run)
+		b.private = true
+		bs = append(bs, b)
+	}
+	return bs
 }
 
 // page is the result of one History read.
 type page struct {
-	after jobs.Seq
-	evs   []jobs.Event
-	err   error
+	after   jobs.Seq
+	evs     []jobs.Event
+	batches []*Batch // evs cut into batches, already encoded
+	err     error
 }
 
 // readHistory reads the next page after the cursor into s.pending. After a
@@ -179,6 +191,7 @@ func (s *Subscription) readHistory(ctx context.Context) error {
 	// something: an empty answer may be stale by now.
 	if p.after != s.cursor || p.err != nil || len(p.evs) == 0 {
 		p.evs, p.err = s.hub.history.Events(context.WithoutCancel(ctx), id, s.cursor, s.limit)
+		p.batches = nil
 	}
 	evs, err := p.evs, p.err
 	if err != nil {
@@ -199,7 +212,10 @@ func (s *Subscription) readHistory(ctx context.Context) error {
 	}
 	avg := max(bytes/len(evs), 1)
 	s.limit = min(max(s.hub.opts.PageBytes/avg, 16), s.hub.opts.PageEvents)
-	s.pending = evs
+	s.pending = p.batches
+	if s.pending == nil {
+		s.pending = historyBatches(evs, s.hub.opts.PageBytes)
+	}
 	if full {
 		s.readAhead(evs[len(evs)-1].Seq)
 	}
@@ -222,6 +238,15 @@ func (s *Subscription) readAhead(after jobs.Seq) {
 	go func() {
 		defer h.wg.Done()
 		evs, err := h.history.Events(h.ctx, id, after, limit)
-		ch <- page{after: after, evs: evs, err: err}
+		p := page{after: after, evs: evs, err: err}
+		if err == nil && len(evs) > 0 {
+			// Encode here too, so that reading and encoding the next
+			// page overlap with writing this one.
+			p.batches = historyBatches(evs, h.opts.PageBytes)
+			for _, b := range p.batches {
+				b.JSON()
+			}
+		}
+		ch <- p
 	}()
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -91,12 +92,29 @@ func run(bin, file string, lines int) error {
 	if n != lines+1 {
 		return fmt.Errorf("replay got %d events, want %d", n, lines+1)
 	}
+	hwm := peakRSS(cmd.Process.Pid)
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 
-	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f\n",
-		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds())
+	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f live_peak_rss_kib=%d\n",
+		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds(), hwm)
 	return nil
+}
+
+// peakRSS reads a process's peak resident set size (VmHWM) in KiB.
+func peakRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			var kib int
+			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), &kib)
+			return kib
+		}
+	}
+	return -1
 }
 
 // count reads a stream to its end and returns how many events it carried.
@@ -108,15 +126,21 @@ func count(ctx context.Context, url string) (int, error) {
 	defer c.CloseNow()
 	c.SetReadLimit(256 << 20)
 	n := 0
+	var buf bytes.Buffer
 	for {
-		_, msg, err := c.Read(ctx)
+		// Read into one reused buffer, as a client that cares would.
+		_, r, err := c.Reader(ctx)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
 				return n, nil
 			}
 			return n, err
 		}
-		// Count events without decoding: each starts with {"seq":.
-		n += strings.Count(string(msg), `{"seq":`)
+		msg := buf.Bytes()
+		n += bytes.Count(msg, []byte(`{"seq":`))
 	}
 }

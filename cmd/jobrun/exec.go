@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -53,6 +54,11 @@ func runExec(c *cli.Context, io stdio) error {
 	case "null":
 	default:
 		return usageError("exec: --stdin must be inherit or null, not %q", c.String("stdin"))
+	}
+	// A soft memory limit keeps exec well under 64 MB whatever the output
+	// size (the GC works harder near it); GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(40 << 20)
 	}
 	// A closed stdout (jobrun exec ... | head) must give EPIPE, not kill
 	// jobrun. Notify rather than Ignore: an ignored signal would be
