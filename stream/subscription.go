@@ -18,11 +18,11 @@ type Subscription struct {
 	t   *topic
 
 	// Owned by the goroutine calling Next.
-	cursor  jobs.Seq     // last seq returned by Next
-	eof     bool         // the exit event was returned
-	pending []*Batch     // read from History, not yet returned
-	limit   int          // events per History read, adapted to their size
-	ahead   chan page    // the read ahead in flight, if any
+	cursor  jobs.Seq  // last seq returned by Next
+	eof     bool      // the exit event was returned
+	pending []*Batch  // read from History, not yet returned
+	limit   int       // events per History read, adapted to their size
+	ahead   chan page // the read ahead in flight, if any
 
 	// Guarded by hub.mu.
 	acked    jobs.Seq // the consumer is done with every seq <= acked
