@@ -17,7 +17,7 @@ echo "input: $lines lines, $(wc -c < "$tmp/input.txt") bytes"
 for i in $(seq 1 "$runs"); do
   "$tmp/e2ebench" -bin "$tmp/jobrun" -file "$tmp/input.txt" -lines "$lines"
 done | tee "$tmp/results"
-for key in ingest_lines_per_s live_lines_per_s replay_seconds live_peak_rss_kib; do
+for key in ingest_lines_per_s live_lines_per_s replay_seconds replay_server_cpu_seconds live_peak_rss_kib; do
   sed -n "s/.*$key=\([0-9.]*\).*/\1/p" "$tmp/results" | sort -g | awk -v k="$key" '{ a[NR] = $1 } END { print "median " k ": " a[int((NR + 1) / 2)] }'
 done
 /usr/bin/time -f "peak RSS of jobrun exec --quiet -- cat (KiB): %M" \

@@ -17,10 +17,15 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 // hot path of every transport, so line events are encoded by hand without
 // reflection or per-event allocation.
 func (e *Event) AppendJSON(b []byte) []byte {
+	var tc timeCache
+	return e.appendJSON(b, &tc)
+}
+
+func (e *Event) appendJSON(b []byte, tc *timeCache) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, int64(e.Seq), 10)
 	b = append(b, `,"time":"`...)
-	b = appendTime(b, e.Time)
+	b = tc.append(b, e.Time)
 	b = append(b, `","type":`...)
 	b = appendString(b, string(e.Type))
 	switch e.Type {
@@ -30,8 +35,8 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, `,"line":`...)
 		b = strconv.AppendInt(b, e.Line, 10)
 		b = append(b, `,"text":`...)
-		valid := utf8.Valid(e.Data)
-		b = appendText(b, e.Data)
+		var valid bool
+		b, valid = appendText(b, e.Data)
 		b = append(b, `,"eol":`...)
 		b = appendString(b, e.EOL)
 		if !valid {
@@ -117,6 +122,32 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 
 const hexDigits = "0123456789abcdef"
 
+// timeCache remembers the formatted date and time of one second, which
+// consecutive events mostly share, so that only the microseconds are
+// formatted per event.
+type timeCache struct {
+	sec    int64
+	prefix [20]byte // "2006-01-02T15:04:05."
+	ok     bool
+}
+
+// append appends t in TimeLayout.
+func (c *timeCache) append(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if sec := t.Unix(); !c.ok || sec != c.sec {
+		y := t.Year()
+		if y < 0 || y > 9999 {
+			return t.AppendFormat(b, TimeLayout)
+		}
+		p := appendTime(c.prefix[:0], t)
+		copy(c.prefix[:], p[:20])
+		c.sec, c.ok = sec, true
+	}
+	b = append(b, c.prefix[:]...)
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
 // appendTime appends t in TimeLayout. It is hand-written because
 // time.Time.AppendFormat is the largest single cost of encoding a replay.
 func appendTime(b []byte, t time.Time) []byte {
@@ -155,16 +186,33 @@ func appendDigits(b []byte, v, width int) []byte {
 
 // appendString appends s, known to be valid UTF-8, as a JSON string.
 func appendString(b []byte, s string) []byte {
-	return appendText(b, []byte(s))
+	b, _ = appendText(b, []byte(s))
+	return b
 }
+
+// jsonSafe marks the bytes that appendText copies as they are: printable
+// ASCII other than the quote and the backslash.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // appendText appends p as a JSON string, replacing invalid UTF-8 with
 // U+FFFD and escaping quotes, backslashes, control characters and the JS
-// line separators U+2028 and U+2029.
-func appendText(b []byte, p []byte) []byte {
+// line separators U+2028 and U+2029. It reports whether p was valid UTF-8.
+func appendText(b []byte, p []byte) ([]byte, bool) {
 	b = append(b, '"')
+	valid := true
 	start := 0
 	for i := 0; i < len(p); {
+		for i < len(p) && jsonSafe[p[i]] {
+			i++
+		}
+		if i == len(p) {
+			break
+		}
 		c := p[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -190,6 +238,7 @@ func appendText(b []byte, p []byte) []byte {
 		}
 		r, size := utf8.DecodeRune(p[i:])
 		if r == utf8.RuneError && size == 1 {
+			valid = false
 			b = append(b, p[start:i]...)
 			b = append(b, "\ufffd"...)
 			i++
@@ -206,18 +255,19 @@ func appendText(b []byte, p []byte) []byte {
 		i += size
 	}
 	b = append(b, p[start:]...)
-	return append(b, '"')
+	return append(b, '"'), valid
 }
 
 // AppendJSONArray appends the events as one JSON array: the payload of one
 // WebSocket message.
 func AppendJSONArray(b []byte, events []Event) []byte {
 	b = append(b, '[')
+	var tc timeCache
 	for i := range events {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = events[i].AppendJSON(b)
+		b = events[i].appendJSON(b, &tc)
 	}
 	return append(b, ']')
 }

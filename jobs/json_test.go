@@ -75,3 +75,16 @@ func BenchmarkAppendJSON(b *testing.B) {
 	}
 	b.SetBytes(int64(len(ev.Data)))
 }
+
+func BenchmarkAppendJSONArray(b *testing.B) {
+	now := time.Now()
+	evs := make([]jobs.Event, 1000)
+	for i := range evs {
+		evs[i] = jobs.Event{Seq: jobs.Seq(i + 1), Time: now.Add(time.Duration(i) * time.Microsecond), Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: int64(i + 1), Data: []byte("00000001 the quick brown fox jumps over the lazy dog 00000001"), EOL: "\n"}
+	}
+	var buf []byte
+	for b.Loop() {
+		buf = jobs.AppendJSONArray(buf[:0], evs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}

@@ -25,7 +25,21 @@ func main() {
 	bin := flag.String("bin", "jobrun", "jobrun binary")
 	file := flag.String("file", "", "input file for cat")
 	lines := flag.Int("lines", 0, "number of lines in the file")
+	replayURL := flag.String("replay", "", "only replay this stream URL (ws://.../api/jobs/N/stream) -times times")
+	times := flag.Int("times", 3, "with -replay: how many replays")
 	flag.Parse()
+	if *replayURL != "" {
+		for i := 0; i < *times; i++ {
+			start := time.Now()
+			n, err := count(context.Background(), *replayURL)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "e2ebench:", err)
+				os.Exit(1)
+			}
+			fmt.Printf("replay_events=%d replay_seconds=%.3f\n", n, time.Since(start).Seconds())
+		}
+		return
+	}
 	if err := run(*bin, *file, *lines); err != nil {
 		fmt.Fprintln(os.Stderr, "e2ebench:", err)
 		os.Exit(1)
@@ -83,12 +97,14 @@ func run(bin, file string, lines int) error {
 	}
 
 	// 3. Replay of the finished job to a new viewer.
+	cpu0 := cpuTime(cmd.Process.Pid)
 	start = time.Now()
 	n, err = count(ctx, wsURL)
 	if err != nil {
 		return err
 	}
 	replay := time.Since(start)
+	replayCPU := cpuTime(cmd.Process.Pid) - cpu0
 	if n != lines+1 {
 		return fmt.Errorf("replay got %d events, want %d", n, lines+1)
 	}
@@ -96,9 +112,24 @@ func run(bin, file string, lines int) error {
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 
-	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f live_peak_rss_kib=%d\n",
-		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds(), hwm)
+	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f replay_server_cpu_seconds=%.3f live_peak_rss_kib=%d\n",
+		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds(), replayCPU.Seconds(), hwm)
 	return nil
+}
+
+// cpuTime reads a process's user+system CPU time from /proc (clock ticks
+// of 10 ms on Linux).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // peakRSS reads a process's peak resident set size (VmHWM) in KiB.
