@@ -63,6 +63,7 @@ func newApp(io stdio) *cli.App {
 			execCommand(io),
 			lsCommand(io),
 			logsCommand(io),
+			serveCommand(io),
 		},
 	}
 }

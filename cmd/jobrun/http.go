@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/ui"
+)
+
+// front is the HTTP side of a jobrun process: the API, the streams and the
+// pages on one listener.
+type front struct {
+	api    *stream.Server
+	srv    *http.Server
+	served chan error
+	logger *slog.Logger
+}
+
+// startFront serves api and the pages on ln until shutdown. With
+// loopbackOnly, requests whose Host is not a loopback name are refused
+// (DNS rebinding protection).
+func startFront(ln net.Listener, api *stream.Server, loopbackOnly bool, logger *slog.Logger) *front {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/", ui.Handler())
+	var h http.Handler = mux
+	if loopbackOnly {
+		h = stream.RestrictHost(h)
+	}
+	f := &front{
+		api: api,
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+		served: make(chan error, 1),
+		logger: logger,
+	}
+	go func() { f.served <- f.srv.Serve(ln) }()
+	return f
+}
+
+// shutdown closes the streams first (http.Server.Shutdown does not close
+// hijacked WebSocket connections, and event streams never end by
+// themselves) with 1001, then stops taking requests and lets plain ones
+// finish for up to grace.
+func (f *front) shutdown(grace time.Duration) {
+	f.api.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		f.srv.Close()
+	}
+	if err := <-f.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		f.logger.Warn("http server", "err", err)
+	}
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/stream"
+)
+
+func serveCommand(io stdio) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the dashboard, job pages, API and streams for every job in the database",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `HOST:PORT`", EnvVars: []string{"JOBRUN_ADDR"}},
+			&cli.BoolFlag{Name: "insecure", Usage: "allow listening on a non-loopback address without a token"},
+		},
+		Action: func(c *cli.Context) error { return runServe(c, io) },
+	}
+}
+
+func runServe(c *cli.Context, io stdio) error {
+	if c.NArg() > 0 {
+		return usageError("serve: unexpected argument %q", c.Args().First())
+	}
+	addr := c.String("addr")
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError("serve: --addr %q: %v", addr, err)
+	}
+	loopback := isLoopbackHost(host)
+	if !loopback && !c.Bool("insecure") {
+		return usageError("serve: refusing to listen on %s without a token: anyone who can reach it could read every job's output; "+
+			"bind a loopback address (127.0.0.1:7070) or pass --insecure", addr)
+	}
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("serve: cannot listen on %s: %v", addr, err), exitFailure)
+	}
+	defer ln.Close()
+	db, err := openDB(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	defer db.Close()
+	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})
+	defer hub.Close()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	api := &stream.Server{
+		Hub:    hub,
+		Store:  storeAdapter{db},
+		Info:   stream.Info{App: "jobrun", Role: "serve", Version: version()},
+		Logger: logger,
+	}
+	f := startFront(ln, api, loopback, logger)
+	logger.Info("jobrun serve: listening", "url", "http://"+ln.Addr().String()+"/", "db", db.Path())
+
+	// Jobs run by local `jobrun exec` processes that died are noticed here
+	// too, so their viewers see them end.
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := db.RecoverLost(ctx); err != nil {
+					logger.Warn("recover lost jobs", "err", err)
+				} else if n > 0 {
+					hub.Poke()
+				}
+			}
+		}
+	}()
+
+	select {
+	case sig := <-sigs:
+		logger.Info("jobrun serve: shutting down", "signal", sig.String())
+	case err := <-f.served:
+		f.served <- err
+		logger.Error("jobrun serve: http server stopped", "err", err)
+	}
+	cancel()
+	<-recovered
+	f.shutdown(5 * time.Second)
+	return nil
+}
+
+// isLoopbackHost reports whether a listen host is a loopback address.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
