@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"regexp"
@@ -139,6 +138,22 @@ func (p *ProgressParser) Parse(line []byte) (Progress, bool) {
 	if mode == ProgressOff {
 		return Progress{}, false
 	}
+	if p.Regex == nil {
+		switch quickScan(line, mode == ProgressAuto) {
+		case quickBlank:
+			return Progress{}, false
+		case quickNone:
+			p.mu.Lock()
+			p.bare, p.bareLast = false, 0
+			p.mu.Unlock()
+			return Progress{}, false
+		}
+	}
+	return p.parseFull(line, mode)
+}
+
+// parseFull is Parse without the quick scan.
+func (p *ProgressParser) parseFull(line []byte, mode ProgressMode) (Progress, bool) {
 	text := stripEscapes(line)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -346,7 +361,7 @@ func boundMessage(s string) string {
 // removed. An unterminated sequence swallows the rest of the line, as a
 // terminal would wait for its end.
 func stripEscapes(line []byte) string {
-	if bytes.IndexFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+	if !hasControl(line) {
 		return string(line)
 	}
 	out := make([]byte, 0, len(line))
@@ -366,6 +381,17 @@ func stripEscapes(line []byte) string {
 		}
 	}
 	return string(out)
+}
+
+// hasControl reports whether line has a control character (C0 or DEL);
+// they are all single bytes, so no UTF-8 decoding is needed.
+func hasControl(line []byte) bool {
+	for _, c := range line {
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // skipEscape returns the index just after the escape sequence at line[i].

@@ -253,7 +253,7 @@ func lastCount(s string, re *regexp.Regexp, alone bool) (Progress, bool) {
 
 // fillFraction reads a partly filled bar without numbers (rule 9).
 func fillFraction(s string) (Progress, bool) {
-	if strings.IndexAny(s, "[⸨|") < 0 {
+	if strings.IndexAny(s, "[|") < 0 && !strings.Contains(s, "⸨") { // IndexAny with a non-ASCII set is slow
 		return Progress{}, false
 	}
 	m := fillRe.FindStringSubmatch(s)

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"math"
 	"regexp"
 	"testing"
@@ -20,6 +21,7 @@ func FuzzProgressParse(f *testing.F) {
 		"Building [=====>  ] 45/120", "Step 3/10", "3 of 10", "(3/10)", "[##########........]",
 		"2026/11/25", "src/1/2.go", "http://x/3/4", "v2/3", "0/0", "100/50", "42", "\x1b[", "\x1b]",
 		"99999999999999999999%", "1e400 of 1e400", "[999999999/999999999]",
+		"3\tof 10", "\u00a045\n46\n47", "done\t[3/\t10]", "x ⸨██░░░░░░░░⸩", "{\"percent\":5}", "12\n\n13\nhello\n14",
 	} {
 		f.Add([]byte(s))
 	}
@@ -29,6 +31,7 @@ func FuzzProgressParse(f *testing.F) {
 	states := map[string]bool{ProgressStateNormal: true, ProgressStateIndeterminate: true,
 		ProgressStateError: true, ProgressStatePaused: true}
 	f.Fuzz(func(t *testing.T, line []byte) {
+		checkQuickScan(t, line)
 		// Fresh parsers, so that the result depends on line alone.
 		for _, p := range []*ProgressParser{{}, {Mode: ProgressExplicit, Regex: re}} {
 			for range 2 { // twice: the second sees the parser's state
@@ -57,4 +60,25 @@ func FuzzProgressParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkQuickScan checks that Parse's quick scan never changes a result:
+// the lines of input, fed in order, give the same values and leave the
+// same parser state with the quick scan as with the full parse alone.
+func checkQuickScan(t *testing.T, input []byte) {
+	t.Helper()
+	for _, mode := range []ProgressMode{ProgressAuto, ProgressExplicit} {
+		quick, full := &ProgressParser{Mode: mode}, &ProgressParser{Mode: mode}
+		for _, line := range bytes.Split(input, []byte("\n")) {
+			p1, ok1 := quick.Parse(line)
+			p2, ok2 := full.parseFull(line, mode)
+			if s1, s2 := progressString(p1, ok1), progressString(p2, ok2); s1 != s2 {
+				t.Fatalf("%s mode, line %q: Parse = %s, the full parse = %s", mode, line, s1, s2)
+			}
+			if quick.bare != full.bare || quick.bareLast != full.bareLast || quick.last != full.last {
+				t.Fatalf("%s mode, line %q: state after Parse (bare %v %v, last %v) differs from the full parse's (%v %v, %v)",
+					mode, line, quick.bare, quick.bareLast, quick.last, full.bare, full.bareLast, full.last)
+			}
+		}
+	}
 }
