@@ -95,8 +95,8 @@ type chunkEncoder struct {
 	body      []byte
 	n         int
 	first     jobs.Seq
-	firstLine int64 // 0 until the chunk holds a line event
-	lastLine  int64
+	firstLine int64 // the first line event's line; 0 until the chunk holds one
+	lastLine  int64 // the highest line of its line events (SeqOfLine seeks by it)
 	prev      int64  // time of the previous event, unix µs
 	json      []byte // scratch for non-line events
 }
@@ -133,7 +133,9 @@ func (c *chunkEncoder) add(e *jobs.Event) error {
 		if c.firstLine == 0 {
 			c.firstLine = e.Line
 		}
-		c.lastLine = e.Line
+		// The highest, not the last: a stream's open line can continue
+		// after the other stream started later lines.
+		c.lastLine = max(c.lastLine, e.Line)
 	} else {
 		c.json = e.AppendJSON(c.json[:0])
 		c.body = binary.AppendUvarint(c.body, uint64(len(c.json)))
