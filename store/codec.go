@@ -95,8 +95,8 @@ type chunkEncoder struct {
 	body      []byte
 	n         int
 	first     jobs.Seq
-	firstLine int64 // the first line event's line; 0 until the chunk holds one
-	lastLine  int64 // the highest line of its line events (SeqOfLine seeks by it)
+	firstLine int64  // the first line event's line; 0 until the chunk holds one
+	lastLine  int64  // the highest line of its line events (SeqOfLine seeks by it)
 	prev      int64  // time of the previous event, unix µs
 	json      []byte // scratch for non-line events
 }
