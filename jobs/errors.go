@@ -16,6 +16,11 @@ var (
 	// ErrTooSlow: a viewer fell too far behind and was cut off; it resumes
 	// by seq.
 	ErrTooSlow = errors.New("viewer too slow")
+	// ErrMismatch: an event resent with a seq that is already stored does
+	// not carry the same content as the stored one.
+	ErrMismatch = errors.New("event differs from the stored event with the same seq")
+	// ErrGone: the job has ended as lost and takes no more events.
+	ErrGone = errors.New("job has ended as lost")
 	// ErrSchemaTooNew: the database was written by a newer jobrun.
 	ErrSchemaTooNew = errors.New("database schema is newer than this jobrun")
 )

@@ -22,17 +22,24 @@ type Seq int64
 // Status is a job's state.
 type Status string
 
-// The statuses of a job. Only StatusRunning is not final.
+// The statuses of a job. Only StatusRunning and StatusUnreachable are not
+// final.
 const (
 	StatusRunning   Status = "running"
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
 	StatusCanceled  Status = "canceled"
 	StatusLost      Status = "lost"
+	// StatusUnreachable is a running job reported by an agent (exec
+	// --server) that the server has not heard from for longer than its
+	// agent timeout. It is derived when the job is read, never stored and
+	// never an event: the job is running again as soon as its agent
+	// returns, and becomes lost only after the server's --lost-after.
+	StatusUnreachable Status = "unreachable"
 )
 
 // Final reports whether no event can follow a job in this status.
-func (s Status) Final() bool { return s != StatusRunning && s != "" }
+func (s Status) Final() bool { return s != StatusRunning && s != StatusUnreachable && s != "" }
 
 // Job is a job's metadata as stored and as served by GET /api/jobs/{id}.
 type Job struct {
@@ -49,6 +56,11 @@ type Job struct {
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	LastSeq    Seq        `json:"last_seq"`
+	// Agent is set for a job reported to a server by an agent (exec
+	// --server) rather than run by a process sharing the database.
+	Agent bool `json:"agent,omitempty"`
+	// LastHeard is when the server last heard from the job's agent.
+	LastHeard *time.Time `json:"last_heard,omitempty"`
 }
 
 // NewUID returns a fresh random UID.
