@@ -18,6 +18,15 @@ func NewTestRecorder(store Store, pub Publisher, id ID, flushAfter time.Duration
 	return &TestRecorder{r}
 }
 
+// NewTestRecorderProgress starts a recorder for job id that finds
+// progress in mode, with at most one progress event per interval.
+func NewTestRecorderProgress(store Store, pub Publisher, id ID, flushAfter time.Duration, mode ProgressMode, interval time.Duration) *TestRecorder {
+	r := newRecorder(store, pub, slog.New(slog.DiscardHandler), func(string, ...any) {}, id, context.Background(), flushAfter, time.Second)
+	r.setProgress([2]*ProgressParser{{Mode: mode}, {Mode: mode}}, interval)
+	go r.run()
+	return &TestRecorder{r}
+}
+
 // Write hands the recorder one read of stream 0 (stdout) or 1 (stderr).
 func (t *TestRecorder) Write(stream int, data string) {
 	t.r.in <- chunk{stream: stream, data: []byte(data), time: time.Now()}

@@ -69,6 +69,13 @@ type recorder struct {
 	exitSeq   Seq // seq of the exit event once assigned
 	failed    bool
 	storeErr  error // result: why storing stopped, if it did
+
+	// Progress: one coalescer per job, whatever the stream, and its timer,
+	// armed while it holds a value back; or every value (noCoalesce).
+	coal       ProgressCoalescer
+	noCoalesce bool
+	ptimer     *time.Timer
+	parmed     bool
 }
 
 // recStream is the recorder's state for one output stream.
@@ -82,7 +89,19 @@ type recStream struct {
 	since time.Time // when the pending bytes started waiting
 	last  time.Time // when the stream was last read
 	eof   bool
+
+	// Progress of this stream; see progressLine.
+	parser    *ProgressParser // nil: progress off
+	seg       []byte          // the open segment's bytes already emitted as fragments
+	segSkip   bool            // the open segment outgrew maxProgressSegment
+	directive bool            // the open segment is a directive: mark its other pieces too
 }
+
+// maxProgressSegment bounds the bytes of a segment (a line or a
+// "\r"-segment) that arrives in several pieces and is parsed whole for
+// progress; a longer one is not parsed. Progress displays and directives
+// fit on a terminal line.
+const maxProgressSegment = 4 << 10
 
 func newRecorder(store Store, pub Publisher, log *slog.Logger, say func(string, ...any), id ID,
 	ctx context.Context, flushAfter, storeRetry time.Duration) *recorder {
@@ -96,7 +115,19 @@ func newRecorder(store Store, pub Publisher, log *slog.Logger, say func(string, 
 		r.streams[i] = recStream{name: name, sp: newSplitter(), timer: time.NewTimer(time.Hour)}
 		r.streams[i].timer.Stop()
 	}
+	r.ptimer = time.NewTimer(time.Hour)
+	r.ptimer.Stop()
 	return r
+}
+
+// setProgress gives the streams their parsers (nil: off) and sets the
+// least time between two progress events. Called before run.
+func (r *recorder) setProgress(parsers [2]*ProgressParser, interval time.Duration) {
+	for i, p := range parsers {
+		r.streams[i].parser = p
+	}
+	r.coal.Interval = interval
+	r.noCoalesce = interval < 0
 }
 
 // commitResult is the commit goroutine's answer to one batch. retrying
@@ -130,6 +161,7 @@ func (r *recorder) run() {
 		for i := range r.streams {
 			r.streams[i].timer.Stop()
 		}
+		r.ptimer.Stop()
 	}()
 
 	in := r.in
@@ -166,6 +198,9 @@ func (r *recorder) run() {
 			in = r.timeout(0, in)
 		case <-r.streams[1].timer.C:
 			in = r.timeout(1, in)
+		case <-r.ptimer.C:
+			r.parmed = false
+			r.progressDue()
 		case res := <-results:
 			if res.retrying {
 				retrying = true
@@ -268,12 +303,98 @@ func (r *recorder) add(i int, pieces []piece, t time.Time) {
 			st.line = r.line
 		}
 		st.open = pc.EOL == "" || pc.EOL == "\r"
+		var pr Progress
+		found := false
+		if st.parser != nil {
+			if line, ok := st.progressLine(pc); ok {
+				pr, found = st.parser.Parse(line)
+			}
+		}
+		directive := st.directive || found && pr.Directive()
+		st.directive = directive && pc.EOL == ""
 		r.seq++
 		r.pending.push(Event{
 			Seq: r.seq, Time: t, Type: TypeLine, Stream: st.name,
-			Line: st.line, Data: pc.Data, EOL: pc.EOL,
+			Line: st.line, Data: pc.Data, EOL: pc.EOL, Directive: directive,
 		})
+		if found {
+			r.offerProgress(pr, t)
+		}
 	}
+}
+
+// progressLine returns the bytes to parse for progress when piece pc is
+// emitted, if any. Progress is found per segment: a line or a
+// "\r"-segment. Most segments come whole in one piece. A segment cut into
+// fragments (no terminator for FlushAfter, as a bar drawn after its "\r"
+// waits for its next redraw) is parsed as it grows: each fragment with
+// the fragments before it, so that a slow bar shows at once; the
+// terminator alone is not parsed again.
+func (st *recStream) progressLine(pc piece) (line []byte, parse bool) {
+	ends := pc.EOL != ""
+	switch {
+	case st.segSkip:
+	case len(st.seg) == 0:
+		line, parse = pc.Data, true
+		if !ends {
+			if len(pc.Data) <= maxProgressSegment {
+				st.seg = append(st.seg, pc.Data...)
+			} else {
+				st.segSkip = true
+			}
+		}
+	case len(pc.Data) == 0:
+	case len(st.seg)+len(pc.Data) > maxProgressSegment:
+		st.segSkip = true
+	default:
+		st.seg = append(st.seg, pc.Data...)
+		line, parse = st.seg, true
+	}
+	if ends {
+		st.seg, st.segSkip = st.seg[:0], false
+	}
+	return line, parse
+}
+
+// offerProgress hands a value found at t to the coalescer: it becomes an
+// event now, right after the line event it was found in, or is held back
+// until the coalescer's deadline (progressDue), a later value, or the end.
+func (r *recorder) offerProgress(p Progress, t time.Time) {
+	if r.noCoalesce || r.coal.Offer(p, t) {
+		r.pushProgress(p, t)
+		return
+	}
+	if d, ok := r.coal.Deadline(); ok && !r.parmed {
+		r.ptimer.Reset(max(0, time.Until(d)))
+		r.parmed = true
+	}
+}
+
+// progressDue handles the progress timer: the held value, if it is due,
+// becomes an event after the events queued so far.
+func (r *recorder) progressDue() {
+	if r.failed || r.exit != nil {
+		return
+	}
+	now := time.Now()
+	if p, ok := r.coal.Due(now); ok {
+		r.pushProgress(p, now)
+		return
+	}
+	if d, ok := r.coal.Deadline(); ok {
+		r.ptimer.Reset(max(0, d.Sub(now)))
+		r.parmed = true
+	}
+}
+
+// pushProgress queues a progress event.
+func (r *recorder) pushProgress(p Progress, t time.Time) {
+	if t.Before(r.last) {
+		t = r.last
+	}
+	r.last = t
+	r.seq++
+	r.pending.push(Event{Seq: r.seq, Time: t, Type: TypeProgress, Progress: &p})
 }
 
 // finish flushes both streams and queues the exit event.
@@ -285,6 +406,11 @@ func (r *recorder) finish(exit *Event) {
 		}
 		st.timer.Stop()
 		st.armed = false
+	}
+	r.ptimer.Stop()
+	r.parmed = false
+	if p, ok := r.coal.Flush(); ok && !r.failed {
+		r.pushProgress(p, r.last) // the last value is never lost
 	}
 	e := *exit
 	if e.Time.Before(r.last) {
@@ -310,6 +436,8 @@ func (r *recorder) fail(err error) {
 		r.streams[i].timer.Stop()
 		r.streams[i].armed = false
 	}
+	r.ptimer.Stop()
+	r.parmed = false
 	if r.exit != nil {
 		e := *r.exit
 		e.Seq = r.committed + 1

@@ -59,6 +59,18 @@ type Runner struct {
 	DrainTimeout time.Duration // how long to read pipes held open after the child exits; default 2s
 	StoreRetry   time.Duration // how long to retry a failing store before giving up; default 10s
 
+	// Progress selects where progress events come from (see
+	// ProgressMode); "" means ProgressAuto.
+	Progress ProgressMode
+	// ProgressRegex, when not "", is a regular expression tried first on
+	// every line: a named group percent, or current and total, and
+	// optionally message (see NewProgressParser).
+	ProgressRegex string
+	// ProgressInterval is the least time between two progress events of
+	// a job (see ProgressCoalescer); default DefaultProgressInterval.
+	// Negative: no coalescing, every value found is an event.
+	ProgressInterval time.Duration
+
 	Stdin  *os.File  // the child's stdin, inherited as is; nil: /dev/null
 	Stdout io.Writer // echo of the child's stdout; nil: no echo
 	Stderr io.Writer // echo of the child's stderr; nil: no echo
@@ -126,6 +138,10 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start job: %w", err)
 	}
+	parsers, err := r.progressParsers()
+	if err != nil {
+		return nil, fmt.Errorf("start job: %w", err)
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start job: %w", err)
@@ -163,6 +179,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{})}
 	run.rec = newRecorder(r.Store, r.Publisher, log, run.say, job.ID, context.WithoutCancel(ctx),
 		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
+	run.rec.setProgress(parsers, r.ProgressInterval)
 	go run.rec.run()
 	if r.Stdout != nil || r.Stderr != nil {
 		run.echo = newEcho(r.Stdout, r.Stderr, func(err error) {
@@ -402,6 +419,16 @@ func (run *Run) sendExit(t time.Time) {
 	run.rec.in <- chunk{exit: &Event{Time: t, Type: TypeExit, Status: run.result.Status,
 		ExitCode: &code, Signal: run.result.Signal}}
 	close(run.rec.in)
+}
+
+// progressParsers returns a parser per stream, or none when progress is
+// off.
+func (r *Runner) progressParsers() ([2]*ProgressParser, error) {
+	p, err := NewProgressParser(r.Progress, r.ProgressRegex)
+	if err != nil || p.Mode == ProgressOff {
+		return [2]*ProgressParser{}, err
+	}
+	return [2]*ProgressParser{p, {Mode: p.Mode, Regex: p.Regex}}, nil
 }
 
 // jobDir checks the working directory and returns it absolute.

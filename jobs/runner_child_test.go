@@ -131,6 +131,8 @@ func child(mode string) int {
 		fmt.Scanln(&name)
 		fmt.Printf("hello %s\n", name)
 		return 0
+	case "progress", "progressfrag", "progressbar", "progressquiet":
+		return progressChild(mode)
 	case "runner":
 		return runner()
 	case "cat":

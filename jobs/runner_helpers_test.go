@@ -149,6 +149,10 @@ func checkLog(t *testing.T, evs []jobs.Event) jobs.Event {
 			if len(e.Data) > jobs.MaxLineBytes {
 				t.Errorf("seq %d: %d bytes, more than MaxLineBytes", e.Seq, len(e.Data))
 			}
+		case jobs.TypeProgress:
+			if e.Progress == nil || e.Progress.Percent < 0 || e.Progress.Percent > 100 || e.Progress.Source == "" {
+				t.Fatalf("seq %d: malformed progress event %+v", e.Seq, e.Progress)
+			}
 		default:
 			t.Fatalf("seq %d: unexpected event type %q", e.Seq, e.Type)
 		}
@@ -194,4 +198,24 @@ func checkExit(t *testing.T, res jobs.Result, exit jobs.Event, status jobs.Statu
 		}
 		t.Errorf("exit event %s %s %q, want %s %d %q", exit.Status, got, exit.Signal, status, code, signal)
 	}
+}
+
+// progressEvents returns the progress events of evs.
+func progressEvents(evs []jobs.Event) []jobs.Event {
+	var out []jobs.Event
+	for _, e := range evs {
+		if e.Type == jobs.TypeProgress {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// percents lists the percents of progress events.
+func percents(evs []jobs.Event) []float64 {
+	var out []float64
+	for _, e := range progressEvents(evs) {
+		out = append(out, e.Progress.Percent)
+	}
+	return out
 }

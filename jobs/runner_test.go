@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +54,10 @@ func TestRunMixedOutput(t *testing.T) {
 	}
 	if errOut.Len() != 0 {
 		t.Errorf("unexpected messages: %q", errOut.String())
+	}
+	// "10%\r", "50%\r", "100%\n": 50 may be coalesced away, 100 never.
+	if got := fmt.Sprint(percents(evs)); got != "[10 50 100]" && got != "[10 100]" {
+		t.Errorf("progress %s, want [10 50 100] or [10 100]", got)
 	}
 
 	job, err := db.Job(ctx, jobs.Ref{ID: run.Job().ID})
