@@ -1,68 +1,300 @@
-// The minimal job page: the job's header and its live log over the stream
-// WebSocket, resuming by seq after a drop so that no line is missed or
-// shown twice.
-const ref = decodeURIComponent(location.pathname.split('/').pop());
-const log = document.getElementById('log');
-const conn = document.getElementById('conn');
-let lastSeq = 0;
-let retries = 0;
-const open = { stdout: null, stderr: null, tty: null }; // the line element a fragment or \r left open
-const replace = { stdout: false, stderr: false, tty: false };
+// The job page: the header (status, progress, duration, cancel), the live
+// virtualized log, and the connection that keeps it complete. See
+// transport.js (reconnects and fallbacks), logwindow.js (which part of the
+// log is held) and logview.js (what is rendered).
 
-function setJob(job) {
-  document.title = `${job.name} · jobrun`;
-  document.getElementById('name').textContent = job.name;
-  const status = document.getElementById('status');
-  status.textContent = job.status;
-  status.className = `badge ${job.status}`;
-  document.getElementById('exit').textContent = job.exit_code == null ? '' : `exit ${job.exit_code}`;
+import { JobStream } from './transport.js';
+import { LogWindow } from './logwindow.js';
+import { LogView } from './logview.js';
+import { drawChart } from './chart.js';
+import { commandLine, elapsed, formatDuration, formatEta, formatPercent, ms, progressOf } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const ref = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop());
+const api = `/api/jobs/${encodeURIComponent(ref)}`;
+const TRANSPORT_NAMES = { websocket: 'WebSocket', sse: 'Server-Sent Events', polling: 'long polling' };
+
+let job = null;
+let win = null;
+let view = null;
+let stream = null;
+let heartbeatMs = 20000;
+let refreshTimer = 0;
+
+async function getJSON(url) {
+  const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
+  if (!r.ok) {
+    let msg = `HTTP ${r.status}`;
+    try { msg = (await r.json()).error || msg; } catch { /* not JSON */ }
+    const err = new Error(msg);
+    err.status = r.status;
+    throw err;
+  }
+  return r.json();
 }
 
-function render(ev) {
-  if (ev.type === 'exit') {
-    setJob({ name: document.getElementById('name').textContent, status: ev.status, exit_code: ev.exit_code });
+/** A range read of the job's events; retried a few times on network errors. */
+async function fetchEvents(params) {
+  const q = new URLSearchParams({ collapse: '1' });
+  for (const [k, v] of Object.entries(params)) q.set(k, String(v));
+  let lastErr;
+  for (let i = 0; i < 4; i++) {
+    try {
+      const r = await fetch(`${api}/events?${q}`, { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (r.status === 204) return [];
+      if (!r.ok) throw new Error(`events: HTTP ${r.status}`);
+      const body = await r.json();
+      return Array.isArray(body) ? body : body.events || [];
+    } catch (e) {
+      lastErr = e;
+      await new Promise((res) => setTimeout(res, 300 * 2 ** i));
+    }
+  }
+  throw lastErr;
+}
+
+function setJob(j) {
+  job = j;
+  document.title = `${j.name || `job ${j.id}`} · ${j.status} · jobrun`;
+  $('jobid').textContent = `job ${j.id}`;
+  $('name').textContent = j.name || `job ${j.id}`;
+  const st = $('status');
+  st.textContent = j.status;
+  st.className = `badge ${j.status}`;
+  document.body.dataset.status = j.status;
+  $('exit').textContent = j.exit_code == null ? (j.signal || '') : `exit ${j.exit_code}${j.signal ? ` (${j.signal})` : ''}`;
+  if (j.host) {
+    $('host').textContent = j.host;
+    $('host-fact').hidden = false;
+  }
+  $('command').textContent = commandLine(j.command);
+  $('raw').href = `${api}/log`;
+  $('raw').setAttribute('download', `job-${j.id}.log`);
+  $('cancel').hidden = j.status !== 'running';
+  tick();
+}
+
+/** Updates what changes with time: duration, ETA, time-based progress, chart. */
+function tick() {
+  if (!job) return;
+  const now = Date.now();
+  $('duration').textContent = formatDuration(elapsed(job, now)) || '–';
+  const p = progressOf(job, now);
+  const bar = $('progress');
+  if (p.percent === null) {
+    bar.removeAttribute('value');
+    bar.setAttribute('aria-valuetext', job.status === 'running' ? 'in progress' : job.status);
+  } else {
+    bar.value = p.percent;
+    bar.setAttribute('aria-valuetext', formatPercent(p.percent));
+  }
+  bar.dataset.percent = p.percent === null ? '' : String(p.percent);
+  $('percent').textContent = p.percent === null ? '' : formatPercent(p.percent);
+  $('pmessage').textContent = p.message || p.note;
+  $('eta').textContent = formatEta(p.eta);
+  drawProgress(now);
+}
+
+function drawProgress(now) {
+  const chart = $('chart');
+  const pts = win ? win.progress : [];
+  if (pts.length < 2) {
+    chart.hidden = true;
     return;
   }
-  if (ev.type !== 'line') return;
-  let el = open[ev.stream];
-  if (!el) {
-    el = document.createElement('span');
-    el.className = `line ${ev.stream}`;
-    el.dataset.line = ev.line;
-    log.append(el);
-  } else if (replace[ev.stream]) {
-    el.textContent = '';
-  }
-  el.append(ev.text);
-  replace[ev.stream] = ev.eol === '\r';
-  open[ev.stream] = ev.eol === '' || ev.eol === '\r' ? el : null;
+  const start = ms(job.started_at || job.created_at);
+  const end = job.status === 'running' ? now : ms(job.finished_at) || now;
+  chart.hidden = false;
+  drawChart(chart, pts, Number.isNaN(start) ? Date.parse(pts[0].time) : start, end);
 }
 
-function connect() {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/api/jobs/${encodeURIComponent(ref)}/stream?after=${lastSeq}`);
-  ws.onopen = () => { conn.textContent = 'live'; retries = 0; };
-  ws.onmessage = (m) => {
-    const atBottom = innerHeight + scrollY >= document.body.scrollHeight - 4;
-    for (const ev of JSON.parse(m.data)) {
-      if (ev.seq === undefined) continue; // out-of-band notice
-      if (ev.seq <= lastSeq) continue; // never show a line twice
-      render(ev);
-      lastSeq = ev.seq;
+/** Re-reads the job's metadata (ETA, final status) at most every 2 s. */
+function refreshJobSoon() {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(async () => {
+    refreshTimer = 0;
+    try { setJob(await getJSON(api)); } catch { /* the stream reports connection trouble */ }
+  }, 2000);
+}
+
+function onEvents(events) {
+  let lines = 0;
+  let progressed = false;
+  for (const ev of events) {
+    if (ev.type === 'line') {
+      if (ev.eol === '\n' || ev.eol === '\r\n') lines++;
+    } else if (ev.type === 'progress') {
+      job.progress = { ...(job.progress || {}), percent: ev.percent, message: ev.message || '', time: ev.time };
+      progressed = true;
+    } else if (ev.type === 'exit') {
+      setJob({ ...job, status: ev.status, exit_code: ev.exit_code ?? null, signal: ev.signal, finished_at: ev.time });
+      refreshJobSoon();
     }
-    if (atBottom) scrollTo(0, document.body.scrollHeight);
-  };
-  ws.onclose = (e) => {
-    if (e.code === 1000) { conn.textContent = 'ended'; return; }
-    if (e.code === 4404) { conn.textContent = 'job not found'; return; }
-    if (e.code === 4409) { lastSeq = 0; log.replaceChildren(); }
-    const delay = Math.min(5000, 250 * 2 ** retries++) * (0.5 + Math.random() / 2);
-    conn.textContent = 'reconnecting…';
-    setTimeout(connect, delay);
-  };
+  }
+  const added = win.pushLive(events);
+  view.liveAdded(added, lines);
+  if (progressed) {
+    tick();
+    refreshJobSoon();
+  }
 }
 
-fetch(`/api/jobs/${encodeURIComponent(ref)}`)
-  .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
-  .then((job) => { setJob(job); connect(); })
-  .catch((e) => { conn.textContent = `cannot load job: ${e.message}`; });
+function onState(s) {
+  const banner = $('banner');
+  const name = TRANSPORT_NAMES[s.transport] || s.transport;
+  document.body.dataset.stream = s.state;
+  document.body.dataset.transport = s.transport;
+  let text = '';
+  switch (s.state) {
+    case 'connecting': text = `connecting (${name})…`; break;
+    case 'live': text = `live · ${name}`; break;
+    case 'reconnecting': text = `reconnecting (${name})…`; break;
+    case 'ended': text = `complete · ${name}`; break;
+    case 'gone': text = 'job not found'; break;
+    default: text = s.reason || s.state;
+  }
+  $('conn').textContent = text;
+  if (s.state === 'reconnecting') {
+    banner.textContent = `Connection lost${s.reason ? ` (${s.reason})` : ''}. Reconnecting${s.delay ? ` in ${Math.ceil(s.delay / 1000)} s` : ''}…`;
+    banner.hidden = false;
+  } else if (s.state === 'gone') {
+    banner.textContent = 'This job no longer exists.';
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
+  if (s.state === 'ended' && job && job.status === 'running') refreshJobSoon();
+}
+
+function onFollow({ following, newLines }) {
+  const b = $('latest');
+  b.hidden = following;
+  b.textContent = newLines > 0 ? `Jump to latest (${newLines} new line${newLines === 1 ? '' : 's'})` : 'Jump to latest';
+}
+
+/** Starts (or restarts, after a 4409) the log and the stream. */
+async function openLog(target) {
+  if (target) await win.openAtLine(target.line);
+  else await win.openTail();
+  view.render();
+  if (target) await view.goToLine(target.line, target.stream);
+  else view.scrollToBottom();
+  view.render();
+  const after = win.attached ? (win.lastSeq ?? 0) : Math.max(job.last_seq || 0, win.lastJobSeq);
+  stream = new JobStream({
+    ref,
+    after,
+    heartbeatMs,
+    collapse: true,
+    onEvents,
+    onState,
+    onReset: () => {
+      // The server does not hold what we showed (restored database): start over.
+      stream.stop();
+      win.toggled.clear();
+      openLog(null);
+    },
+  });
+  stream.start();
+}
+
+/** #L1234 (stdout/tty) or #L1234-stderr. */
+function parseHash() {
+  const m = /^#L(\d+)(?:-(stdout|stderr|tty))?$/.exec(location.hash);
+  return m ? { line: Number(m[1]), stream: m[2] } : null;
+}
+
+async function search(dir) {
+  const q = $('q').value;
+  const found = $('found');
+  if (!q) { found.textContent = ''; return; }
+  const from = view.hit ? win.indexOfAnchor(view.hit) : dir > 0 ? -1 : win.count;
+  let v = win.find(q, from, dir);
+  if (v < 0) {
+    found.textContent = 'searching…';
+    const hit = await win.scan(q, dir);
+    if (hit) {
+      await view.goToLine(hit.line);
+      v = win.find(q, dir > 0 ? win.indexOfLine(hit.line) - 1 : win.indexOfLine(hit.line) + 1, dir);
+    }
+  }
+  if (v < 0) {
+    found.textContent = 'no more matches';
+    return;
+  }
+  const row = win.row(v);
+  view.hit = win.anchorOf(v);
+  found.textContent = `line ${row.line}`;
+  view.showLocal(v);
+}
+
+function wire() {
+  $('search').addEventListener('submit', (e) => { e.preventDefault(); search(1); });
+  $('prev').addEventListener('click', () => search(-1));
+  $('q').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && e.shiftKey) { e.preventDefault(); search(-1); }
+    if (e.key === 'Escape') { $('q').value = ''; view.hit = null; $('found').textContent = ''; view.refresh(); }
+  });
+  $('q').addEventListener('input', () => { view.hit = null; $('found').textContent = ''; });
+  $('times').addEventListener('change', (e) => { view.showTimes = e.target.checked; document.body.classList.toggle('times', e.target.checked); view.refresh(); });
+  $('directives').addEventListener('change', (e) => {
+    win.setShowDirectives(e.target.checked);
+    view.refresh();
+  });
+  $('latest').addEventListener('click', () => view.jumpToLatest());
+  $('cancel').addEventListener('click', cancelJob);
+  addEventListener('hashchange', () => {
+    const t = parseHash();
+    if (t) view.goToLine(t.line, t.stream);
+  });
+  setInterval(tick, 1000);
+}
+
+async function cancelJob() {
+  const b = $('cancel');
+  const msg = $('cancel-msg');
+  b.disabled = true;
+  msg.textContent = 'canceling…';
+  try {
+    const r = await fetch(`${api}/cancel`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    if (r.ok) {
+      msg.textContent = 'cancel requested';
+      return;
+    }
+    let err = `HTTP ${r.status}`;
+    try { err = (await r.json()).error || err; } catch { /* not JSON */ }
+    if ((r.status === 404 || r.status === 405) && stream && stream.send({ type: 'cancel' })) {
+      msg.textContent = 'cancel requested';
+      return;
+    }
+    msg.textContent = `cancel failed: ${err}`;
+  } catch (e) {
+    msg.textContent = `cancel failed: ${e.message}`;
+  } finally {
+    b.disabled = false;
+  }
+}
+
+async function main() {
+  wire();
+  try {
+    const info = await getJSON('/api/info');
+    if (info.heartbeat_seconds > 0) heartbeatMs = info.heartbeat_seconds * 1000;
+  } catch { /* defaults */ }
+  try {
+    setJob(await getJSON(api));
+  } catch (e) {
+    $('name').textContent = e.status === 404 ? 'No such job' : 'Cannot load the job';
+    $('status').textContent = e.status === 404 ? 'not found' : 'error';
+    $('conn').textContent = e.message;
+    document.body.dataset.stream = e.status === 404 ? 'gone' : 'error';
+    return;
+  }
+  win = new LogWindow({ fetchEvents, pageSize: 1000 });
+  win.lastLine = job.last_line || 0;
+  win.lastJobSeq = job.last_seq || 0;
+  view = new LogView({ scroller: $('log'), win, onFollow });
+  await openLog(parseHash());
+}
+
+main();

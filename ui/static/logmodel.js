@@ -77,6 +77,9 @@ export class Group {
     this.collapsedByDefault = collapsedByDefault;
     this.parent = parent;
     this.headerless = false;
+    /** @type {number} the first seq of the header row: a group's identity across
+     *  models built from different pages of one log (group ids are per model) */
+    this.seq = 0;
   }
 }
 
@@ -223,6 +226,7 @@ class Builder {
   openGroup(row, name, dialect, collapsed) {
     const parent = this.stack.length ? this.stack[this.stack.length - 1].id : null;
     const g = new Group(this.model._nextGroup++, name, dialect, collapsed, parent);
+    g.seq = row.firstSeq;
     this.model._groups.set(g.id, g);
     row.group = parent;
     row.groupHeader = g;

@@ -1,0 +1,74 @@
+// Unit tests of ui/static/format.js and chart.js: run with `node --test ui/jstest/`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, matches, progressOf } from '../static/format.js';
+import { chartPoints } from '../static/chart.js';
+
+test('durations', () => {
+  for (const [s, want] of [[0, '0s'], [42.9, '42s'], [60, '1m00s'], [250, '4m10s'], [3725, '1h02m'], [90000, '1d1h'], [-1, ''], [NaN, '']]) {
+    assert.equal(formatDuration(s), want, `${s}`);
+  }
+});
+
+test('percent and ETA', () => {
+  assert.equal(formatPercent(45), '45%');
+  assert.equal(formatPercent(45.5), '45%');
+  assert.equal(formatPercent(4.25), '4.3%');
+  assert.equal(formatPercent(100), '100%');
+  assert.equal(formatPercent(null), '');
+  assert.equal(formatEta(249.2), 'ETA 4m10s');
+  assert.equal(formatEta(null), '');
+});
+
+const T0 = Date.parse('2026-11-25T21:00:00Z');
+
+test('elapsed ticks while running and stops at finished_at', () => {
+  const run = { status: 'running', started_at: '2026-11-25T21:00:00Z' };
+  assert.equal(elapsed(run, T0 + 5000), 5);
+  const done = { status: 'failed', started_at: '2026-11-25T21:00:00Z', finished_at: '2026-11-25T21:01:00Z' };
+  assert.equal(elapsed(done, T0 + 999999), 60);
+  assert.ok(Number.isNaN(elapsed({ status: 'running' }, T0)));
+});
+
+test('progress: reported percent with a counting-down ETA', () => {
+  const j = { status: 'running', started_at: '2026-11-25T21:00:00Z', progress: { percent: 40, message: 'step 4', time: '2026-11-25T21:00:10Z', eta_seconds: 15 } };
+  const p = progressOf(j, T0 + 15000);
+  assert.deepEqual(p, { percent: 40, message: 'step 4', eta: 10, estimated: false, note: '' });
+  assert.equal(progressOf({ ...j, status: 'succeeded' }, T0).percent, 100);
+  assert.equal(progressOf({ ...j, status: 'failed' }, T0).eta, null);
+  assert.equal(progressOf({ ...j, progress: { percent: 150 } }, T0).percent, 100);
+});
+
+test('progress: time-based from expected_seconds, indeterminate without anything', () => {
+  const j = { status: 'running', started_at: '2026-11-25T21:00:00Z', expected_seconds: 200 };
+  const p = progressOf(j, T0 + 50000);
+  assert.equal(p.percent, 25);
+  assert.equal(p.eta, 150);
+  assert.equal(p.estimated, true);
+  assert.equal(p.note, 'usually takes 3m20s');
+  assert.equal(progressOf(j, T0 + 500000).percent, 99, 'never 100 before the end');
+  assert.equal(progressOf({ status: 'running' }, T0).percent, null);
+  assert.equal(progressOf({ status: 'succeeded' }, T0).percent, 100);
+});
+
+test('dashboard order and filters', () => {
+  const jobs = [{ id: 1, status: 'succeeded', name: 'a' }, { id: 2, status: 'running', name: 'Build web' }, { id: 3, status: 'failed', name: 'c' }, { id: 4, status: 'running', name: 'd' }];
+  assert.deepEqual(jobs.slice().sort(compareJobs).map((j) => j.id), [4, 2, 3, 1]);
+  assert.equal(matches(jobs[1], '', 'build'), true);
+  assert.equal(matches(jobs[1], 'failed', 'build'), false);
+  assert.equal(matches(jobs[2], 'failed', ''), true);
+  assert.equal(matches(jobs[2], '', '3'), true);
+});
+
+test('command lines are quoted for a shell', () => {
+  assert.equal(commandLine(['sh', '-c', "echo 'hi' there"]), `sh -c 'echo '\\''hi'\\'' there'`);
+  assert.equal(commandLine(['make', '-j4', 'all']), 'make -j4 all');
+  assert.equal(commandLine(null), '');
+});
+
+test('chart points: a step line over the job\'s time span', () => {
+  const pts = [{ time: '2026-11-25T21:00:00Z', percent: 0 }, { time: '2026-11-25T21:00:30Z', percent: 50 }, { time: 'bad', percent: 70 }];
+  assert.equal(chartPoints(pts, T0, T0 + 60000), '0,60 150,60 150,30 300,30');
+  assert.equal(chartPoints([], T0, T0 + 1), '');
+  assert.equal(chartPoints([{ time: '2026-11-25T22:00:00Z', percent: 200 }], T0, T0 + 1000), '300,0 300,0');
+});

@@ -1,0 +1,113 @@
+// Formatting shared by the dashboard and the job page: durations, ETAs,
+// progress. Pure functions, tested by node --test.
+
+/**
+ * A duration for people: "0s", "42s", "4m10s", "1h02m", "3d4h".
+ * @param {number} seconds
+ */
+export function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${h % 24}h`;
+}
+
+/** Milliseconds since the epoch of an RFC 3339 time, or NaN. */
+export function ms(t) {
+  return t ? Date.parse(t) : NaN;
+}
+
+/**
+ * How long a job has run: until finished_at, or until now while running.
+ * @param {object} job @param {number} now ms since the epoch
+ * @returns {number} seconds, or NaN when the job has not started
+ */
+export function elapsed(job, now) {
+  const start = ms(job.started_at || job.created_at);
+  if (Number.isNaN(start)) return NaN;
+  const end = job.status === 'running' ? now : ms(job.finished_at);
+  return Math.max(0, ((Number.isNaN(end) ? now : end) - start) / 1000);
+}
+
+/**
+ * The progress a job shows: its reported percent, message and remaining
+ * time; or, for a running job that reports none but has an expected
+ * duration, a time-based estimate.
+ * @param {object} job @param {number} now ms since the epoch
+ * @returns {{percent: number|null, message: string, eta: number|null, estimated: boolean, note: string}}
+ *   percent null = unknown (indeterminate); eta in seconds from now
+ */
+export function progressOf(job, now) {
+  const p = job.progress;
+  const running = job.status === 'running';
+  if (p && typeof p.percent === 'number') {
+    let eta = null;
+    if (running && typeof p.eta_seconds === 'number' && p.eta_seconds >= 0) {
+      const since = (now - ms(p.time)) / 1000;
+      eta = Math.max(0, p.eta_seconds - (Number.isFinite(since) && since > 0 ? since : 0));
+    }
+    const percent = job.status === 'succeeded' ? 100 : clamp(p.percent);
+    return { percent, message: p.message || '', eta, estimated: false, note: '' };
+  }
+  const expected = job.expected_seconds;
+  if (typeof expected === 'number' && expected > 0) {
+    const note = `usually takes ${formatDuration(expected)}`;
+    if (!running) return { percent: job.status === 'succeeded' ? 100 : null, message: '', eta: null, estimated: true, note };
+    const e = elapsed(job, now);
+    const percent = Number.isFinite(e) ? Math.min(99, (100 * e) / expected) : null;
+    const eta = Number.isFinite(e) ? Math.max(0, expected - e) : null;
+    return { percent, message: '', eta, estimated: true, note };
+  }
+  return { percent: job.status === 'succeeded' ? 100 : null, message: '', eta: null, estimated: false, note: '' };
+}
+
+function clamp(p) {
+  return Math.min(100, Math.max(0, p));
+}
+
+/** "45%" or "45.5%" (one decimal below 10 and when not whole). */
+export function formatPercent(p) {
+  if (typeof p !== 'number' || !Number.isFinite(p)) return '';
+  const r = Math.round(p * 10) / 10;
+  return `${Number.isInteger(r) || r >= 10 ? Math.floor(r) : r.toFixed(1)}%`;
+}
+
+/** "ETA 4m10s", or '' when unknown. */
+export function formatEta(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '';
+  return `ETA ${formatDuration(Math.ceil(seconds))}`;
+}
+
+/** Job statuses in the order the dashboard lists them. */
+export const STATUSES = ['running', 'succeeded', 'failed', 'canceled', 'lost'];
+
+/**
+ * The dashboard's order: running jobs first, then the newest first.
+ * @param {object} a @param {object} b
+ */
+export function compareJobs(a, b) {
+  const ra = a.status === 'running' ? 0 : 1;
+  const rb = b.status === 'running' ? 0 : 1;
+  return ra - rb || b.id - a.id;
+}
+
+/**
+ * Whether a job passes the dashboard's filters.
+ * @param {object} job @param {string} status '' for all @param {string} query name search
+ */
+export function matches(job, status, query) {
+  if (status && job.status !== status) return false;
+  if (!query) return true;
+  const q = query.toLowerCase();
+  return String(job.name || '').toLowerCase().includes(q) || String(job.id) === q;
+}
+
+/** The command line of a job, shell-quoted where needed. */
+export function commandLine(argv) {
+  if (!Array.isArray(argv)) return '';
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, `'\\''`)}'`)).join(' ');
+}
