@@ -115,9 +115,11 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs 
 		return err
 	}
 	lastLine := st.lastLine
+	progress := false
 	c.reset(evs[0].Seq)
 	for i := range evs {
 		e := &evs[i]
+		progress = progress || e.Type == jobs.TypeProgress
 		if c.full(e) {
 			if err := flush(); err != nil {
 				return err
@@ -133,6 +135,11 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs 
 	}
 	if err := flush(); err != nil {
 		return err
+	}
+	if progress {
+		if err := updateProgress(ctx, tx, id, evs); err != nil {
+			return err
+		}
 	}
 	last := &evs[len(evs)-1]
 	if last.Type != jobs.TypeExit {

@@ -80,7 +80,7 @@ func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
 }
 
 const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal,
-	created_at, started_at, finished_at, last_seq`
+	created_at, started_at, finished_at, last_seq, ` + progressColumns
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -91,12 +91,14 @@ func scanJob(s scanner) (jobs.Job, error) {
 		exitCode          sql.NullInt64
 		created           sql.NullInt64
 		started, finished sql.NullInt64
+		progress          progressRow
 	)
-	err := s.Scan(&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
-		&created, &started, &finished, &j.LastSeq)
-	if err != nil {
+	dest := append([]any{&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
+		&created, &started, &finished, &j.LastSeq}, progress.dest()...)
+	if err := s.Scan(dest...); err != nil {
 		return j, err
 	}
+	j.Progress = progress.jobProgress(j.Status)
 	if err := json.Unmarshal([]byte(command), &j.Command); err != nil {
 		return j, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
 	}
@@ -128,6 +130,9 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	j, err := scanJob(db.reader.QueryRowContext(ctx, query, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, jobs.ErrNotFound)
+	}
+	if err == nil {
+		err = db.fillExpected(ctx, &j)
 	}
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, db.translate(err))
@@ -173,6 +178,12 @@ func (db *DB) Jobs(ctx context.Context, q JobsQuery) ([]jobs.Job, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list jobs: %w", db.translate(err))
+	}
+	rows.Close() // before more queries: the read pool is small
+	for i := range list {
+		if err := db.fillExpected(ctx, &list[i]); err != nil {
+			return nil, fmt.Errorf("list jobs: %w", db.translate(err))
+		}
 	}
 	return list, nil
 }

@@ -53,7 +53,7 @@ func TestSchemaTooNew(t *testing.T) {
 	if !errors.Is(err, jobs.ErrSchemaTooNew) {
 		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
 	}
-	want := fmt.Sprintf("database %s has schema version 99, this jobrun knows up to 1; upgrade jobrun", path)
+	want := fmt.Sprintf("database %s has schema version 99, this jobrun knows up to %d; upgrade jobrun", path, store.LatestSchema())
 	if err.Error() != want {
 		t.Errorf("Open: %q, want %q", err, want)
 	}
@@ -84,8 +84,8 @@ func TestMigrationRace(t *testing.T) {
 			}
 		}
 		var v int
-		if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
-			t.Fatalf("round %d: user_version = %d, %v; want 1", round, v, err)
+		if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != store.LatestSchema() {
+			t.Fatalf("round %d: user_version = %d, %v; want %d", round, v, err, store.LatestSchema())
 		}
 	}
 }
