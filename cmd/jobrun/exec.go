@@ -67,6 +67,10 @@ func runExec(c *cli.Context, io stdio) error {
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
 
+	heartbeat, err := heartbeatFromEnv()
+	if err != nil {
+		return usageError("exec: %v", err)
+	}
 	ln, err := listen(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
@@ -109,10 +113,11 @@ func runExec(c *cli.Context, io stdio) error {
 	job := r.Job()
 
 	srv := &stream.Server{
-		Hub:    hub,
-		Store:  storeAdapter{db},
-		Info:   stream.Info{App: "jobrun", Role: "exec", Version: version()},
-		Logger: logger,
+		Hub:       hub,
+		Store:     storeAdapter{db},
+		Info:      stream.Info{App: "jobrun", Role: "exec", Version: version()},
+		Logger:    logger,
+		Heartbeat: heartbeat,
 	}
 	httpSrv := &http.Server{
 		Handler:           stream.RestrictHost(routes(srv)),

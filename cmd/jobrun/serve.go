@@ -42,6 +42,10 @@ func runServe(c *cli.Context, io stdio) error {
 		return usageError("serve: refusing to listen on %s without a token: anyone who can reach it could read every job's output; "+
 			"bind a loopback address (127.0.0.1:7070) or pass --insecure", addr)
 	}
+	heartbeat, err := heartbeatFromEnv()
+	if err != nil {
+		return usageError("serve: %v", err)
+	}
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	ln, err := net.Listen("tcp", addr)
@@ -62,10 +66,11 @@ func runServe(c *cli.Context, io stdio) error {
 	defer signal.Stop(sigs)
 
 	api := &stream.Server{
-		Hub:    hub,
-		Store:  storeAdapter{db},
-		Info:   stream.Info{App: "jobrun", Role: "serve", Version: version()},
-		Logger: logger,
+		Hub:       hub,
+		Store:     storeAdapter{db},
+		Info:      stream.Info{App: "jobrun", Role: "serve", Version: version()},
+		Logger:    logger,
+		Heartbeat: heartbeat,
 	}
 	f := startFront(ln, api, loopback, logger)
 	logger.Info("jobrun serve: listening", "url", "http://"+ln.Addr().String()+"/", "db", db.Path())
