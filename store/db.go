@@ -30,6 +30,9 @@ type Options struct {
 	// Logger receives warnings (for example about recovered jobs).
 	// Default: discard.
 	Logger *slog.Logger
+	// MustExist makes Open fail (wrapping jobs.ErrNotFound) instead of
+	// creating a missing database file: for commands that only read.
+	MustExist bool
 }
 
 // readerConns is the size of the read pool, including the one connection
@@ -71,8 +74,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	if opts.MustExist {
+		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: %w", abs, jobs.ErrNotFound)
+		}
+	}
 	if err := createFile(abs); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
+	// One file has one name here: the runner locks live beside the real
+	// path, so opening the database through a symlink must not make a live
+	// runner's lock look free.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
 	}
 	db := &DB{path: abs, opts: opts, locks: make(map[jobs.UID]*runnerLock)}
 	if err := db.open(ctx); err != nil {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -141,5 +142,49 @@ func TestBusy(t *testing.T) {
 	err = db.CreateJob(testCtx(t), &j)
 	if err == nil || !strings.Contains(err.Error(), "database is locked by another process for longer than 50ms") {
 		t.Errorf("CreateJob while locked: %v", err)
+	}
+}
+
+func TestOpenMustExist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "jobrun.db")
+	_, err := store.Open(context.Background(), path, store.Options{MustExist: true})
+	if !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("Open(MustExist) of a missing file: err = %v, want ErrNotFound", err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open(MustExist) created the folder of a missing database")
+	}
+}
+
+// TestOpenThroughSymlinkKeepsLiveJob: a job whose runner is alive must not
+// be marked lost by a process that opens the same file under another name.
+func TestOpenThroughSymlinkKeepsLiveJob(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real", "jobrun.db")
+	db, err := store.Open(ctx, real, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	j := &jobs.Job{Name: "live", Command: []string{"sleep", "1"}}
+	if err := db.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(dir, "alias.db")
+	if err := os.Symlink(real, alias); err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(ctx, alias, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	got, err := other.Job(ctx, jobs.Ref{ID: j.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != jobs.StatusRunning {
+		t.Errorf("status through a symlink = %s, want running (the runner holds its lock)", got.Status)
 	}
 }
