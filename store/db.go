@@ -33,6 +33,10 @@ type Options struct {
 	// MustExist makes Open fail (wrapping jobs.ErrNotFound) instead of
 	// creating a missing database file: for commands that only read.
 	MustExist bool
+	// AgentTimeout is how long the agent of a running job reported by an
+	// agent may be silent before the job reads as unreachable (see
+	// ingest.go). Default: DefaultAgentTimeout (60s).
+	AgentTimeout time.Duration
 }
 
 // readerConns is the size of the read pool, including the one connection
@@ -69,6 +73,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.AgentTimeout <= 0 {
+		opts.AgentTimeout = DefaultAgentTimeout
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

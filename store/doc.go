@@ -35,6 +35,18 @@
 //     0600 before SQLite opens it; SQLite gives the -wal and -shm files the
 //     mode of the database file, so they are 0600 too. Lock files are 0600
 //     in a 0700 folder.
+//   - Jobs reported by agents (jobrun exec --server, see ingest.go) are
+//     marked agent = 1 and hold no runner lock here: RecoverLost never
+//     touches them. The server registers them by uid (RegisterJob, never a
+//     second job for one uid) and stores their events idempotently by seq
+//     (IngestEvents: a resent seq must be the same event). Their status
+//     reads as "unreachable" when the agent has been silent for longer than
+//     Options.AgentTimeout (derived on read, never stored), and
+//     ExpireAgents writes the final "lost" exit event, the one event of an
+//     agent job the server writes itself.
+//   - An agent keeps each job it reports in a spool (spool.go): a DB of its
+//     own, <dir>/<uid>.db, held (flock on <dir>/<uid>.lock) by the process
+//     delivering it, removed once the server has acknowledged everything.
 //   - Schema versions are PRAGMA user_version; migrations are embedded and
 //     run in one BEGIN IMMEDIATE transaction that re-reads the version, so
 //     processes opening a new file at once migrate it exactly once.

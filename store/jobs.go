@@ -80,7 +80,7 @@ func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
 }
 
 const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal,
-	created_at, started_at, finished_at, last_seq, ` + progressColumns
+	created_at, started_at, finished_at, last_seq, agent, last_heard, ` + progressColumns
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -91,10 +91,11 @@ func scanJob(s scanner) (jobs.Job, error) {
 		exitCode          sql.NullInt64
 		created           sql.NullInt64
 		started, finished sql.NullInt64
+		heard             sql.NullInt64
 		progress          progressRow
 	)
 	dest := append([]any{&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
-		&created, &started, &finished, &j.LastSeq}, progress.dest()...)
+		&created, &started, &finished, &j.LastSeq, &j.Agent, &heard}, progress.dest()...)
 	if err := s.Scan(dest...); err != nil {
 		return j, err
 	}
@@ -117,6 +118,10 @@ func scanJob(s scanner) (jobs.Job, error) {
 		t := fromMicros(finished.Int64)
 		j.FinishedAt = &t
 	}
+	if heard.Valid {
+		t := fromMicros(heard.Int64)
+		j.LastHeard = &t
+	}
 	return j, nil
 }
 
@@ -137,6 +142,7 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, db.translate(err))
 	}
+	db.agentStatus(&j, time.Now())
 	return j, nil
 }
 
@@ -169,11 +175,13 @@ func (db *DB) Jobs(ctx context.Context, q JobsQuery) ([]jobs.Job, error) {
 	}
 	defer rows.Close()
 	list := []jobs.Job{}
+	now := time.Now()
 	for rows.Next() {
 		j, err := scanJob(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list jobs: %w", db.translate(err))
 		}
+		db.agentStatus(&j, now)
 		list = append(list, j)
 	}
 	if err := rows.Err(); err != nil {

@@ -108,8 +108,8 @@ func (db *DB) holdsLock(uid jobs.UID) bool {
 	return db.locks[uid] != nil
 }
 
-// RecoverLost finds the running jobs of this host (Options.Host) whose
-// runner lock is free, which means their runner died, and finishes each
+// RecoverLost finds the running jobs of this host (Options.Host), other
+// than jobs reported by agents, whose runner lock is free, which means their runner died, and finishes each
 // with a final exit event (status lost, exit code null) at last_seq+1. A
 // job whose lock is held, by another process or by another DB in this one,
 // is not touched. It returns how many jobs it marked lost.
@@ -119,7 +119,8 @@ func (db *DB) RecoverLost(ctx context.Context) (int, error) {
 		uid jobs.UID
 	}
 	var cands []candidate
-	rows, err := db.reader.QueryContext(ctx, "SELECT id, uid FROM jobs WHERE status = ? AND host = ?",
+	// Jobs reported by agents have no runner lock here (see ingest.go).
+	rows, err := db.reader.QueryContext(ctx, "SELECT id, uid FROM jobs WHERE status = ? AND host = ? AND agent = 0",
 		jobs.StatusRunning, db.opts.Host)
 	if err != nil {
 		return 0, fmt.Errorf("recover lost jobs: %w", db.translate(err))
