@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
 )
 
@@ -32,8 +34,27 @@ func defaultDBPath() (string, error) {
 	return filepath.Join(dir, "jobrun", "jobrun.db"), nil
 }
 
-// openDB opens the database named by --db or the default one.
+// openDB opens the database named by --db or the default one, creating it
+// if missing.
 func openDB(c *cli.Context) (*store.DB, error) {
+	return openDBWith(c, store.Options{})
+}
+
+// openExistingDB opens the database for a command that only reads: a
+// missing file is an error (exit 1), not a new empty database at a
+// mistyped path.
+func openExistingDB(c *cli.Context) (*store.DB, error) {
+	db, err := openDBWith(c, store.Options{MustExist: true})
+	if errors.Is(err, jobs.ErrNotFound) {
+		return nil, cli.Exit(fmt.Sprintf("%v (run jobrun exec first, or name one with --db)", err), 1)
+	}
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailure)
+	}
+	return db, nil
+}
+
+func openDBWith(c *cli.Context, opts store.Options) (*store.DB, error) {
 	path := c.String("db")
 	if path == "" {
 		var err error
@@ -41,5 +62,5 @@ func openDB(c *cli.Context) (*store.DB, error) {
 			return nil, err
 		}
 	}
-	return store.Open(c.Context, path, store.Options{})
+	return store.Open(c.Context, path, opts)
 }

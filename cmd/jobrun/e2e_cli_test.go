@@ -121,8 +121,12 @@ func TestCLIErrors(t *testing.T) {
 		{"logs with two jobs", []string{"logs", "1", "2"}, 2},
 		{"logs bad stream", []string{"logs", "1", "--stream", "both"}, 2},
 		{"logs bad ref", []string{"logs", "no/such"}, 2},
-		{"exec without command", []string{"exec"}, 2},
-		{"exec bad stdin", []string{"exec", "--stdin", "file", "--", "true"}, 2},
+		{"exec without command", []string{"exec"}, exitFailure},
+		{"exec bad stdin", []string{"exec", "--stdin", "file", "--", "true"}, exitFailure},
+		{"exec bad flag", []string{"exec", "--bogus", "--", "true"}, exitFailure},
+		{"exec public addr", []string{"exec", "--addr", "0.0.0.0:0", "--", "true"}, exitFailure},
+		{"ls of a missing database", []string{"ls", "--db", "/nonexistent/jobrun.db"}, 1},
+		{"logs -f after the end", []string{"logs", "-f", "--after", "99", "1"}, exitFailure},
 		{"unknown flag", []string{"ls", "--bogus"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

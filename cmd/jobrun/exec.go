@@ -38,6 +38,11 @@ func execCommand(io stdio) *cli.Command {
 			&cli.DurationFlag{Name: "kill-after", Value: 10 * time.Second, Usage: "after forwarding a signal, SIGKILL the job this much later"},
 			&cli.DurationFlag{Name: "linger", Value: 5 * time.Second, Usage: "keep serving this long after the job ends"},
 		},
+		// Like env(1) and timeout(1), exec's own usage errors exit 125, so
+		// they cannot be mistaken for the command's exit status.
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit(fmt.Sprintf("exec: %v (see jobrun exec --help)", err), exitFailure)
+		},
 		Action: func(c *cli.Context) error { return runExec(c, io) },
 	}
 }
@@ -45,7 +50,7 @@ func execCommand(io stdio) *cli.Command {
 func runExec(c *cli.Context, io stdio) error {
 	argv := c.Args().Slice()
 	if len(argv) == 0 {
-		return usageError("exec: no command given; usage: jobrun exec [flags] -- CMD [ARGS...]")
+		return cli.Exit("exec: no command given; usage: jobrun exec [flags] -- CMD [ARGS...]", exitFailure)
 	}
 	var stdin *os.File
 	switch c.String("stdin") {
@@ -53,7 +58,7 @@ func runExec(c *cli.Context, io stdio) error {
 		stdin = io.in
 	case "null":
 	default:
-		return usageError("exec: --stdin must be inherit or null, not %q", c.String("stdin"))
+		return cli.Exit(fmt.Sprintf("exec: --stdin must be inherit or null, not %q", c.String("stdin")), exitFailure)
 	}
 	// A soft memory limit keeps exec well under 64 MB whatever the output
 	// size (the GC works harder near it); GOMEMLIMIT overrides it.
@@ -180,6 +185,15 @@ func lingerServe(d time.Duration, sigs <-chan os.Signal) {
 // port or the next free one after it.
 func listen(c *cli.Context) (net.Listener, error) {
 	if addr := c.String("addr"); addr != "" {
+		// The embedded server has no authentication: it serves loopback
+		// only. Serving other machines is jobrun serve's job.
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("exec: --addr %q: %v", addr, err)
+		}
+		if !isLoopbackHost(host) {
+			return nil, fmt.Errorf("exec: --addr %s is not a loopback address; the job page of jobrun exec is served on loopback only (use jobrun serve with a token to serve other machines)", addr)
+		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("exec: cannot listen on --addr %s: %w", addr, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -47,9 +48,9 @@ func runLogs(c *cli.Context, sio stdio) error {
 	if after < 0 {
 		return usageError("logs: --after must not be negative")
 	}
-	db, err := openDB(c)
+	db, err := openExistingDB(c)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	defer db.Close()
 	job, err := db.Job(c.Context, ref)
@@ -78,6 +79,12 @@ func runLogs(c *cli.Context, sio stdio) error {
 			after = evs[len(evs)-1].Seq
 		}
 	}
+	switch {
+	case after > job.LastSeq:
+		return cli.Exit(fmt.Sprintf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq), exitFailure)
+	case after == job.LastSeq && job.Status.Final():
+		return exitStatus(job) // nothing will follow
+	}
 	return followLocal(c.Context, db, job, after, &w)
 }
 
@@ -90,8 +97,10 @@ func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq
 	// A runner killed with SIGKILL never writes its exit event; notice it
 	// while following, as any process opening the database would.
 	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // before the caller closes db
 	defer cancel()
-	go func() {
+	wg.Go(func() {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
@@ -104,7 +113,7 @@ func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq
 				}
 			}
 		}
-	}()
+	})
 	sub := hub.Subscribe(job.ID, after)
 	defer sub.Close()
 	for {

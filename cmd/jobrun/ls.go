@@ -29,9 +29,9 @@ func lsCommand(io stdio) *cli.Command {
 			if n := c.Int("limit"); n < 1 || n > 1000 {
 				return usageError("ls: --limit must be 1..1000, not %d", n)
 			}
-			db, err := openDB(c)
+			db, err := openExistingDB(c)
 			if err != nil {
-				return cli.Exit(err.Error(), exitFailure)
+				return err
 			}
 			defer db.Close()
 			list, err := db.Jobs(c.Context, store.JobsQuery{Limit: c.Int("limit")})

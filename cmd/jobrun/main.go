@@ -57,6 +57,11 @@ func newApp(io stdio) *cli.App {
 		Writer:          io.out,
 		ErrWriter:       io.err,
 		HideHelpCommand: true,
+		// A usage mistake prints one line to stderr, not the whole help
+		// to stdout, where it would pollute piped output.
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError("%v (see jobrun --help)", err)
+		},
 		// Errors are printed and mapped to exit codes by run, never by os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
