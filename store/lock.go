@@ -109,10 +109,11 @@ func (db *DB) holdsLock(uid jobs.UID) bool {
 }
 
 // RecoverLost finds the running jobs of this host (Options.Host), other
-// than jobs reported by agents, whose runner lock is free, which means their runner died, and finishes each
-// with a final exit event (status lost, exit code null) at last_seq+1. A
-// job whose lock is held, by another process or by another DB in this one,
-// is not touched. It returns how many jobs it marked lost.
+// than jobs reported by agents, whose runner lock is free, which means
+// their runner died, and finishes each with a final exit event (status
+// lost, exit code null) at last_seq+1. A job whose lock is held, by another
+// process or by another DB in this one, is not touched. It returns how
+// many jobs it marked lost.
 func (db *DB) RecoverLost(ctx context.Context) (int, error) {
 	type candidate struct {
 		id  jobs.ID
