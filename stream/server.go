@@ -22,6 +22,10 @@ type Info struct {
 	App     string `json:"app"`     // "jobrun" (the default)
 	Role    string `json:"role"`    // "exec" or "serve"
 	Version string `json:"version"` // the build's version
+	// HeartbeatSeconds is the streams' heartbeat interval (Server.Heartbeat),
+	// so that pages know when a silent connection is dead; serveInfo fills
+	// it in when zero.
+	HeartbeatSeconds float64 `json:"heartbeat_seconds,omitempty"`
 }
 
 // JobLister lists jobs for GET /api/jobs: at most limit (1..1000), newest
@@ -131,6 +135,9 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 	info := s.Info
 	if info.App == "" {
 		info.App = "jobrun"
+	}
+	if info.HeartbeatSeconds == 0 {
+		info.HeartbeatSeconds = s.heartbeat().Seconds()
 	}
 	writeJSON(w, info)
 }
