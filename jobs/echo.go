@@ -24,6 +24,7 @@ type echo struct {
 	w        [2]io.Writer // indexed by streamIndex; nil: no echo
 	memLimit int
 	onError  func(error) // spill file trouble; called once, from push
+	guard    func()      // deferred by the writer goroutine, if set (see Run.guard)
 
 	mu       sync.Mutex
 	dead     [2]bool // writer failed or absent: drop its bytes
@@ -46,12 +47,14 @@ type echoChunk struct {
 // echoHeader is the size of a spilled chunk's header: stream, length.
 const echoHeader = 5
 
-// newEcho starts the writer goroutine. stdout or stderr may be nil.
-func newEcho(stdout, stderr io.Writer, onError func(error)) *echo {
+// newEcho starts the writer goroutine. stdout or stderr may be nil; guard,
+// if not nil, is deferred by the goroutine.
+func newEcho(stdout, stderr io.Writer, onError func(error), guard func()) *echo {
 	e := &echo{
 		w:        [2]io.Writer{stdout, stderr},
 		memLimit: echoMemLimit,
 		onError:  onError,
+		guard:    guard,
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
@@ -133,6 +136,9 @@ func (e *echo) close() {
 // loop writes queued chunks in order until close and an empty queue.
 func (e *echo) loop() {
 	defer close(e.done)
+	if e.guard != nil {
+		defer e.guard()
+	}
 	var buf []byte // reused for chunks read back from the spill file
 	for {
 		e.mu.Lock()

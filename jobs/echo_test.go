@@ -34,7 +34,7 @@ func TestEchoSpillKeepsOrder(t *testing.T) {
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	var got bytes.Buffer
-	e := newEcho(gateWriter{gate, &mu, &got, "O:"}, gateWriter{gate, &mu, &got, "E:"}, func(err error) { t.Error(err) })
+	e := newEcho(gateWriter{gate, &mu, &got, "O:"}, gateWriter{gate, &mu, &got, "E:"}, func(err error) { t.Error(err) }, nil)
 	e.memLimit = 100
 	var want bytes.Buffer
 	push := func(i int) {
@@ -80,7 +80,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 func TestEchoWriterFails(t *testing.T) {
 	var out failWriter
 	var errs bytes.Buffer
-	e := newEcho(&out, &errs, nil)
+	e := newEcho(&out, &errs, nil, nil)
 	for i := range 10 {
 		e.push(stdoutIndex, fmt.Appendf(nil, "out %d\n", i))
 		e.push(stderrIndex, fmt.Appendf(nil, "err %d\n", i))
@@ -100,7 +100,7 @@ func TestEchoWriterFails(t *testing.T) {
 
 func TestEchoNilWriter(t *testing.T) {
 	var errs bytes.Buffer
-	e := newEcho(nil, &errs, nil)
+	e := newEcho(nil, &errs, nil, nil)
 	e.push(stdoutIndex, []byte("dropped"))
 	e.push(stderrIndex, []byte("kept"))
 	e.close()

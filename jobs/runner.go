@@ -13,8 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // Defaults of the Runner's durations.
@@ -71,6 +74,16 @@ type Runner struct {
 	// Negative: no coalescing, every value found is an event.
 	ProgressInterval time.Duration
 
+	// PTY runs the command on a new pseudo-terminal instead of pipes:
+	// its output is one stream, StreamTTY, echoed to Stdout; Stdin is
+	// copied to the terminal (put in raw mode for the job's life if it is
+	// a terminal itself; nil: the child reads an end of file); TERM is set
+	// to xterm-256color unless the environment has one. See pty.go.
+	PTY bool
+	// Cols and Rows are the PTY's window size; 0 means 80x24. Run.Resize
+	// changes it.
+	Cols, Rows int
+
 	Stdin  *os.File  // the child's stdin, inherited as is; nil: /dev/null
 	Stdout io.Writer // echo of the child's stdout; nil: no echo
 	Stderr io.Writer // echo of the child's stderr; nil: no echo
@@ -94,7 +107,9 @@ type Result struct {
 //     then sends the exit event and closes the recorder's input;
 //   - the recorder and its commit goroutine (see recorder);
 //   - the echo writer, which Wait lets finish after the job is stored, so a
-//     stuck terminal delays Wait but never the job or its storing.
+//     stuck terminal delays Wait but never the job or its storing;
+//   - in PTY mode with a Stdin, the input copier, which the supervisor
+//     ends when the child has exited.
 type Run struct {
 	r    *Runner
 	job  Job
@@ -108,6 +123,17 @@ type Run struct {
 	stopCtx    func() bool
 	result     Result
 	waitOnce   sync.Once
+
+	// PTY mode.
+	pty         *ptyIO
+	ptyClosed   bool          // under mu
+	ttyInput    bool          // Stdin is a terminal: its Ctrl-C reaches the child
+	inputStop   *os.File      // closing it ends the input copier
+	inputDone   chan struct{} // closed when the input copier returns
+	termFd      int
+	termState   *term.State // the terminal's mode before raw mode
+	rawMode     atomic.Bool
+	restoreOnce sync.Once
 
 	sayMu sync.Mutex
 
@@ -142,18 +168,29 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start job: %w", err)
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("start job: %w", err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, fmt.Errorf("start job: %w", err)
+	// reads are jobrun's ends, indexed by stream; writes the child's.
+	var reads, writes []*os.File
+	var tty *ptyIO
+	if r.PTY {
+		if tty, err = openPTY(r.Cols, r.Rows); err != nil {
+			return nil, fmt.Errorf("start job: %w", err)
+		}
+		reads, writes = []*os.File{tty.master}, []*os.File{tty.tty}
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("start job: %w", err)
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			return nil, fmt.Errorf("start job: %w", err)
+		}
+		reads, writes = []*os.File{outR, errR}, []*os.File{outW, errW}
 	}
 	closeAll := func() {
-		for _, f := range []*os.File{outR, outW, errR, errW} {
+		for _, f := range append(reads, writes...) {
 			f.Close()
 		}
 	}
@@ -176,16 +213,22 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{})}
+	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{}), pty: tty}
 	run.rec = newRecorder(r.Store, r.Publisher, log, run.say, job.ID, context.WithoutCancel(ctx),
 		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
 	run.rec.setProgress(parsers, r.ProgressInterval)
-	go run.rec.run()
+	if tty != nil {
+		run.rec.streams[stdoutIndex].name = StreamTTY
+	}
+	go func() {
+		defer run.guard()
+		run.rec.run()
+	}()
 	if r.Stdout != nil || r.Stderr != nil {
 		run.echo = newEcho(r.Stdout, r.Stderr, func(err error) {
 			log.Error("echo stopped", "job", job.ID, "err", err)
 			run.say("echo of the output stopped: %v", err)
-		})
+		}, run.guard)
 	}
 
 	env := s.Env
@@ -195,19 +238,42 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	cmd := exec.Command(s.Command[0], s.Command[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = childEnv(env, job.ID, job.UID)
-	if r.Stdin != nil {
-		cmd.Stdin = r.Stdin
+	if tty != nil {
+		cmd.Env = ptyEnv(cmd.Env)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.tty, tty.tty, tty.tty
+		cmd.SysProcAttr = ptyProcAttr()
+		if r.Stdin != nil {
+			if err := run.makeRaw(r.Stdin); err != nil {
+				log.Warn("terminal input stays in its mode", "job", job.ID, "err", err)
+			}
+			run.ttyInput = run.termState != nil
+		}
+	} else {
+		if r.Stdin != nil {
+			cmd.Stdin = r.Stdin
+		}
+		cmd.Stdout, cmd.Stderr = writes[stdoutIndex], writes[stderrIndex]
+		cmd.SysProcAttr, run.fg = procAttr(r.Stdin)
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.SysProcAttr, run.fg = procAttr(r.Stdin)
 	run.cmd = cmd
 
 	err = cmd.Start()
-	outW.Close() // the child has its own copies; EOF comes when it and its children are done
-	errW.Close()
+	for _, f := range writes {
+		f.Close() // the child has its own copies; EOF comes when it and its children are done
+	}
+	if err == nil && tty != nil {
+		err = run.startInput(r.Stdin)
+		if err != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+		}
+	}
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		for _, f := range reads {
+			f.Close()
+		}
+		run.ptyClosed = true
+		run.RestoreTerminal()
 		if run.fg >= 0 {
 			reclaimForeground(run.fg)
 		}
@@ -222,10 +288,11 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	}
 	run.pgid = cmd.Process.Pid
 	log.Debug("job started", "job", job.ID, "pid", run.pgid)
-	run.readers.Add(2)
-	go run.read(stdoutIndex, outR)
-	go run.read(stderrIndex, errR)
-	go run.supervise([2]*os.File{outR, errR})
+	run.readers.Add(len(reads))
+	for i, f := range reads {
+		go run.read(i, f)
+	}
+	go run.supervise(reads)
 	run.stopCtx = context.AfterFunc(ctx, run.Cancel)
 	return run, nil
 }
@@ -299,6 +366,7 @@ func (run *Run) Wait() Result {
 		if run.echo != nil {
 			run.echo.close()
 		}
+		run.RestoreTerminal()
 		run.stopCtx()
 		run.result.StoreErr = run.rec.storeErr
 		if ex := run.rec.exit; ex != nil && run.rec.committed == ex.Seq {
@@ -320,7 +388,11 @@ func (run *Run) say(format string, args ...any) {
 	}
 	run.sayMu.Lock()
 	defer run.sayMu.Unlock()
-	fmt.Fprintf(run.r.ErrOut, "jobrun: "+format+"\n", args...)
+	eol := "\n"
+	if run.rawMode.Load() {
+		eol = "\r\n" // a raw terminal does not return the carriage
+	}
+	fmt.Fprintf(run.r.ErrOut, "jobrun: "+format+eol, args...)
 }
 
 // read is a stream's reader goroutine: it hands every read to the echo
@@ -328,6 +400,7 @@ func (run *Run) say(format string, args ...any) {
 // exited.
 func (run *Run) read(stream int, f *os.File) {
 	defer run.readers.Done()
+	defer run.guard()
 	var buf []byte
 	for {
 		if cap(buf)-len(buf) < minRead {
@@ -344,7 +417,10 @@ func (run *Run) read(stream int, f *os.File) {
 			run.rec.in <- chunk{stream: stream, data: data, time: now}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// A terminal's master side reads EIO once every process has
+			// closed the terminal (Linux): its end of file.
+			eof := errors.Is(err, io.EOF) || run.pty != nil && errors.Is(err, syscall.EIO)
+			if !eof && !errors.Is(err, os.ErrDeadlineExceeded) {
 				run.rec.log.Warn("reading output failed", "job", run.job.ID, "stream", stream, "err", err)
 			}
 			break
@@ -355,8 +431,9 @@ func (run *Run) read(stream int, f *os.File) {
 
 // supervise waits for the child, reaps it, drains the pipes for at most
 // DrainTimeout, and hands the exit event to the recorder.
-func (run *Run) supervise(pipes [2]*os.File) {
+func (run *Run) supervise(pipes []*os.File) {
 	defer close(run.supervised)
+	defer run.guard()
 	markExited := func() bool {
 		run.mu.Lock()
 		defer run.mu.Unlock()
@@ -376,6 +453,10 @@ func (run *Run) supervise(pipes [2]*os.File) {
 	if run.fg >= 0 {
 		reclaimForeground(run.fg)
 	}
+	if run.pty != nil {
+		run.stopInput()
+		run.RestoreTerminal() // the job's life is over
+	}
 
 	// Grandchildren may hold the pipes open: read what they write for a
 	// while, then stop.
@@ -386,8 +467,12 @@ func (run *Run) supervise(pipes [2]*os.File) {
 	})
 	run.readers.Wait()
 	drain.Stop()
-	for _, f := range pipes {
-		f.Close()
+	if run.pty != nil {
+		run.closePTY()
+	} else {
+		for _, f := range pipes {
+			f.Close()
+		}
 	}
 
 	res := Result{Status: StatusFailed, ExitCode: 125}
@@ -401,7 +486,7 @@ func (run *Run) supervise(pipes [2]*os.File) {
 			res.ExitCode = ws.ExitStatus()
 		}
 		switch {
-		case canceled, ws.Signaled() && ws.Signal() == syscall.SIGINT && run.fg >= 0:
+		case canceled, ws.Signaled() && ws.Signal() == syscall.SIGINT && (run.fg >= 0 || run.ttyInput):
 			res.Status = StatusCanceled
 		case res.ExitCode == 0:
 			res.Status = StatusSucceeded

@@ -133,6 +133,8 @@ func child(mode string) int {
 		return 0
 	case "progress", "progressfrag", "progressbar", "progressquiet":
 		return progressChild(mode)
+	case "ptyinfo", "ptycat", "ptywinch", "ptykeys":
+		return ptyChild(mode)
 	case "runner":
 		return runner()
 	case "cat":
@@ -162,7 +164,9 @@ func runner() int {
 		return 1
 	}
 	defer db.Close()
-	r := &jobs.Runner{Store: db, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ErrOut: os.Stderr}
+	r := &jobs.Runner{Store: db, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ErrOut: os.Stderr,
+		PTY: os.Getenv("JOBS_TEST_PTY") != ""}
+	before, _ := unix.IoctlGetTermios(0, unix.TCGETS)
 	env := append(os.Environ(), childMode+"="+os.Getenv("JOBS_TEST_JOB_MODE"))
 	run, err := r.Start(ctx, jobs.Spec{Command: []string{os.Args[0]}, Env: env})
 	if err != nil {
@@ -171,6 +175,9 @@ func runner() int {
 	}
 	res := run.Wait()
 	fmt.Printf("result %s %d\n", res.Status, res.ExitCode)
+	if after, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil && before != nil {
+		fmt.Printf("terminal restored %v\n", *after == *before)
+	}
 	if pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil {
 		fmt.Printf("foreground back %v\n", pgrp == unix.Getpgrp())
 	}
