@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +36,13 @@ func needChromium(t testing.TB) string {
 	return p
 }
 
-// browser is one headless Chromium with a fresh profile and one tab.
+// browser is one tab of a headless Chromium with a fresh profile. Page
+// exceptions (uncaught errors, unhandled rejections) fail the test.
 type browser struct {
 	ctx context.Context // the tab; actions run on contexts derived from it
+
+	mu         sync.Mutex
+	exceptions []string
 }
 
 // newBrowser starts headless Chromium for t; it is closed by t.Cleanup.
@@ -76,7 +81,51 @@ func newBrowser(t testing.TB) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
-	return &browser{ctx: ctx}
+	return watch(t, ctx, cancel)
+}
+
+// newTab opens another tab of b's browser.
+func (b *browser) newTab(t testing.TB) *browser {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("new tab: %v", err)
+	}
+	return watch(t, ctx, cancel)
+}
+
+// watch collects the page exceptions of the tab ctx until it closes; the
+// test fails with them at cleanup. cancel closes the tab.
+func watch(t testing.TB, ctx context.Context, cancel context.CancelFunc) *browser {
+	b := &browser{ctx: ctx}
+	msgs := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				b.mu.Lock()
+				b.exceptions = append(b.exceptions, m.String())
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.exceptions {
+			t.Errorf("page exception: %s", e)
+		}
+	})
+	// Cleanups run last-registered first: close the tab, wait for the
+	// collector, then report.
+	t.Cleanup(func() { <-done })
+	t.Cleanup(cancel)
+	return b
 }
 
 // do runs actions with a bound in time.

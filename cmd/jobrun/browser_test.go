@@ -1,0 +1,452 @@
+package main
+
+// The pages in a real browser: headless Chromium (Debian's chromium
+// package) driven with chromedp, against the real jobrun binary. Without
+// Chromium these tests skip, except under CI=true, where they fail.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/heapprofiler"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// pageRow is one rendered log row: [seq, stream, line, text].
+type pageRow struct {
+	Seq    int
+	Stream string
+	Line   int
+	Text   string
+}
+
+// collectRowsJS scrolls the log from its top to its bottom and returns
+// every row it rendered on the way, keyed by (first seq, stream), in seq
+// order: what a person scrolling through the whole log would see.
+const collectRowsJS = `(async () => {
+  const el = document.getElementById('log');
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const idle = async () => {
+    for (let i = 0; i < 1000; i++) {
+      await frame(); await frame();
+      if ((el.dataset.busy || '0') === '0') return;
+      await sleep(10);
+    }
+    throw new Error('the log stayed busy');
+  };
+  for (let i = 0; i < 1000; i++) {
+    el.scrollTop = 0;
+    await idle();
+    if (el.dataset.atStart === 'true' && el.scrollTop === 0) break;
+  }
+  const rows = new Map();
+  for (let i = 0; i < 100000; i++) {
+    for (const r of el.querySelectorAll('.row')) {
+      rows.set(r.dataset.seq + ':' + r.dataset.stream, [Number(r.dataset.seq), r.dataset.stream, Number(r.dataset.line), r.querySelector('.txt').textContent]);
+    }
+    if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1 && el.dataset.attached === 'true') break;
+    el.scrollTop += Math.max(1, el.clientHeight - 40);
+    await idle();
+  }
+  return [...rows.values()].sort((a, b) => a[0] - b[0]);
+})()`
+
+func collectRows(t *testing.T, b *browser) []pageRow {
+	t.Helper()
+	raw := eval[[][]any](t, b, collectRowsJS)
+	rows := make([]pageRow, len(raw))
+	for i, r := range raw {
+		rows[i] = pageRow{Seq: int(r[0].(float64)), Stream: r[1].(string), Line: int(r[2].(float64)), Text: r[3].(string)}
+	}
+	return rows
+}
+
+// logLines returns the lines of a job's stored output, as `jobrun logs`
+// prints them.
+func logLines(t *testing.T, db string, id int) []string {
+	t.Helper()
+	out, code := jobrunOutput(t, db, "logs", fmt.Sprint(id))
+	if code != 0 {
+		t.Fatalf("jobrun logs %d: exit %d", id, code)
+	}
+	s := strings.TrimSuffix(string(out), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// checkComplete checks that the page shows every line of the job exactly
+// once, in order, and nothing else.
+func checkComplete(t *testing.T, b *browser, db string, id int) {
+	t.Helper()
+	want := logLines(t, db, id)
+	rows := collectRows(t, b)
+	if len(rows) != len(want) {
+		t.Errorf("page shows %d rows, jobrun logs has %d lines", len(rows), len(want))
+	}
+	seen := make(map[string]bool)
+	for i, r := range rows {
+		key := fmt.Sprintf("%s:%d", r.Stream, r.Line)
+		if seen[key] {
+			t.Fatalf("line %s shown twice", key)
+		}
+		seen[key] = true
+		if i < len(want) && r.Text != want[i] {
+			t.Fatalf("row %d (seq %d, line %d) = %q, want %q", i, r.Seq, r.Line, r.Text, want[i])
+		}
+	}
+	if n := eval[int](t, b, `Number(document.getElementById('log').dataset.count)`); n != len(want) {
+		t.Errorf("the page's row count is %d, want %d", n, len(want))
+	}
+	if len(rows) > 0 && len(want) > 0 && rows[len(rows)-1].Text != want[len(want)-1] {
+		t.Errorf("last row %q, want %q", rows[len(rows)-1].Text, want[len(want)-1])
+	}
+}
+
+// waitStream waits until the page's stream is in state (live, ended, ...).
+func waitStream(t *testing.T, b *browser, timeout time.Duration, state string) {
+	t.Helper()
+	b.waitFor(t, timeout, fmt.Sprintf(`document.body.dataset.stream === %q`, state),
+		`document.body.dataset.stream + ' / ' + document.body.dataset.transport + ' / ' + document.getElementById('conn').textContent + ' / last seq ' + document.getElementById('log').dataset.lastSeq`)
+}
+
+// domNodes counts the elements of the page.
+const domNodes = `document.getElementsByTagName('*').length`
+
+// heapUsed collects garbage and returns the page's JavaScript heap in bytes.
+func heapUsed(t *testing.T, b *browser) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
+		t.Fatalf("collect garbage: %v", err)
+	}
+	h, err := chromedp.Call(ctx, runtime.GetHeapUsage, cdp.Empty{})
+	if err != nil {
+		t.Fatalf("heap usage: %v", err)
+	}
+	return h.UsedSize
+}
+
+func TestPageDashboardShowsNewJobAndProgress(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	_, base := startServe(t, db)
+	b := newBrowser(t)
+	b.navigate(t, base+"/")
+	b.waitFor(t, 10*time.Second, `!document.getElementById('empty').hidden`, `document.body.innerText`)
+
+	ex := startJobrun(t, db, "exec", "-q", "--name", "progress demo", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c",
+		`for i in 1 2 3 4 5 6 7 8 9 10; do echo "::progress $((i*10)) step $i"; echo "working $i"; sleep 0.4; done`)
+	ex.baseURL(t)
+	row := `document.querySelector('#jobs tr[data-id="1"]')`
+	b.waitFor(t, 15*time.Second, row, `document.body.innerText`)
+	// Watch the bar while the job runs: it must move without a reload.
+	seen := map[float64]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := eval[struct {
+			Status  string
+			Percent string
+			Name    string
+		}](t, b, `(() => { const r = `+row+`; return {status: r.dataset.status, percent: r.querySelector('progress').dataset.percent, name: r.querySelector('.name a').textContent}; })()`)
+		if st.Name != "progress demo" {
+			t.Fatalf("row name %q", st.Name)
+		}
+		if st.Status == "running" && st.Percent != "" {
+			var p float64
+			fmt.Sscan(st.Percent, &p)
+			seen[p] = true
+		}
+		if st.Status != "running" {
+			if st.Status != "succeeded" || st.Percent != "100" {
+				t.Errorf("finished row: status %s, percent %q; want succeeded at 100", st.Status, st.Percent)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never finished on the dashboard")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	between := 0
+	for p := range seen {
+		if p > 0 && p < 100 {
+			between++
+		}
+	}
+	if between < 2 {
+		t.Errorf("progress values seen while running: %v; want the bar to move through at least two values below 100", seen)
+	}
+	if n := eval[int](t, b, `performance.getEntriesByType('navigation').length`); n != 1 {
+		t.Errorf("%d navigations; the dashboard must update without reloading", n)
+	}
+	if got := eval[string](t, b, `document.querySelector('#jobs tr[data-id="1"] progress').getAttribute('aria-label')`); got == "" {
+		t.Error("the progress bar has no accessible name")
+	}
+	ex.wait(t)
+}
+
+// ansiScript prints colours, a \r progress bar, stderr, a group and
+// hostile output.
+const ansiScript = `printf '\033[31mred\033[0m \033[1;32mbold green\033[0m \033[38;5;208morange\033[0m \033[38;2;10;20;30mrgb\033[0m\n'
+i=0; while [ $i -lt 200 ]; do i=$((i+1)); printf 'bar %d%%\r' $i; done; printf 'bar done\n'
+echo "to stderr" >&2
+printf '::group::Build step\n'; echo inside the group; printf '::endgroup::\n'
+printf '<img src=x onerror="document.title=1">\n'
+printf '\033]8;;javascript:alert(1)\033\\bad link\033]8;;\033\\ \033]8;;https://example.com/x\033\\good link\033]8;;\033\\\n'
+echo done`
+
+func TestPageRendersANSIAndCarriageReturnBar(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "60s", "--", "sh", "-c", ansiScript)
+	base := p.baseURL(t)
+	b := newBrowser(t)
+	b.navigate(t, base+"/jobs/1")
+	waitStream(t, b, 20*time.Second, "ended")
+	b.waitFor(t, 10*time.Second, `[...document.querySelectorAll('#log .row .txt')].some((e) => e.textContent === 'done')`, `document.getElementById('log').innerText`)
+
+	type span struct {
+		Class, Color, Weight string
+	}
+	spanOf := func(text string) span {
+		return eval[span](t, b, `(() => {
+			const s = [...document.querySelectorAll('#log .txt span')].find((e) => e.textContent === `+fmt.Sprintf("%q", text)+`);
+			if (!s) return {class: 'missing', color: '', weight: ''};
+			const cs = getComputedStyle(s);
+			return {class: s.className, color: cs.color, weight: cs.fontWeight};
+		})()`)
+	}
+	red := spanOf("red")
+	if red.Class != "fg-1" || red.Color != "rgb(207, 34, 46)" {
+		t.Errorf("red: %+v, want class fg-1 and the theme's red rgb(207, 34, 46)", red)
+	}
+	green := spanOf("bold green")
+	if green.Class != "fg-2 bold" || green.Weight != "700" {
+		t.Errorf("bold green: %+v, want classes fg-2 bold and weight 700", green)
+	}
+	if o := spanOf("orange"); o.Color != "rgb(255, 135, 0)" {
+		t.Errorf("256-colour 208: %+v, want rgb(255, 135, 0)", o)
+	}
+	if c := spanOf("rgb"); c.Color != "rgb(10, 20, 30)" {
+		t.Errorf("24-bit colour: %+v, want rgb(10, 20, 30)", c)
+	}
+
+	bars := eval[[]string](t, b, `[...document.querySelectorAll('#log .row .txt')].map((e) => e.textContent).filter((s) => s.startsWith('bar'))`)
+	if len(bars) != 1 || bars[0] != "bar done" {
+		t.Errorf("the \\r bar shows as %q, want one row \"bar done\"", bars)
+	}
+	if cls := eval[string](t, b, `[...document.querySelectorAll('#log .row')].find((r) => r.textContent.includes('to stderr')).className`); !strings.Contains(cls, "stderr") {
+		t.Errorf("stderr row class %q, want it marked stderr", cls)
+	}
+
+	// Hostile output stays text.
+	if n := eval[int](t, b, `document.querySelectorAll('#log img, #log script').length`); n != 0 {
+		t.Errorf("%d elements injected by the job's output", n)
+	}
+	if title := eval[string](t, b, `document.title`); title == "1" {
+		t.Error("job output ran script")
+	}
+	links := eval[[]string](t, b, `[...document.querySelectorAll('#log .txt a')].map((a) => a.textContent + ' ' + a.href)`)
+	if len(links) != 1 || links[0] != "good link https://example.com/x" {
+		t.Errorf("links %q, want only the https one", links)
+	}
+
+	// The group starts collapsed; its toggle is a labelled button.
+	if eval[bool](t, b, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === 'inside the group')`) {
+		t.Error("a ::group:: is expanded by default")
+	}
+	fold := `document.querySelector('#log .row.group button.fold')`
+	if got := eval[string](t, b, fold+`.getAttribute('aria-expanded') + ' ' + `+fold+`.getAttribute('aria-label')`); got != "false Expand group Build step" {
+		t.Errorf("group toggle: %q", got)
+	}
+	b.do(t, chromedp.Click(chromedp.CSS("#log .row.group button.fold")))
+	b.waitFor(t, 5*time.Second, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === 'inside the group')`, `document.getElementById('log').innerText`)
+
+	// Directive lines are hidden until asked for.
+	if eval[bool](t, b, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === '::endgroup::')`) {
+		t.Error("the ::endgroup:: marker is shown by default")
+	}
+	b.do(t, chromedp.Click(chromedp.ID("directives")))
+	b.waitFor(t, 5*time.Second, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === '::endgroup::')`, `document.getElementById('log').innerText`)
+}
+
+func TestPageSurvivesConnectionCutByProxy(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "120s", "--", "sh", "-c",
+		`i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo "line $i"; if [ $((i % 100)) = 0 ]; then sleep 0.2; fi; done`)
+	base := p.baseURL(t)
+	proxy := newTCPProxy(t, strings.TrimPrefix(base, "http://"))
+	b := newBrowser(t)
+	b.navigate(t, proxy.URL()+"/jobs/1")
+	waitStream(t, b, 15*time.Second, "live")
+	b.waitFor(t, 15*time.Second, `Number(document.getElementById('log').dataset.lastSeq) >= 500`, `document.getElementById('log').dataset.lastSeq`)
+
+	proxy.stop() // the network path dies mid-job
+	waitStream(t, b, 15*time.Second, "reconnecting")
+	if !eval[bool](t, b, `!document.getElementById('banner').hidden && /Reconnecting/.test(document.getElementById('banner').textContent)`) {
+		t.Error("no reconnecting banner while the connection is down")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	proxy.start(t)
+	waitStream(t, b, 60*time.Second, "ended")
+	checkComplete(t, b, db, 1)
+}
+
+func TestPageFallsBackToSSEAndLongPolling(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "120s", "--", "sh", "-c",
+		`i=0; while [ $i -lt 1500 ]; do i=$((i+1)); echo "line $i"; if [ $((i % 100)) = 0 ]; then sleep 0.3; fi; done`)
+	base := p.baseURL(t)
+	noWS := refusingProxy(t, base, false)
+	noWSnoSSE := refusingProxy(t, base, true)
+
+	sse := newBrowser(t)
+	poll := sse.newTab(t)
+	sse.navigate(t, noWS+"/jobs/1")
+	poll.navigate(t, noWSnoSSE+"/jobs/1")
+	for _, tc := range []struct {
+		b    *browser
+		want string
+		name string
+	}{{sse, "sse", "Server-Sent Events"}, {poll, "polling", "long polling"}} {
+		waitStream(t, tc.b, 30*time.Second, "ended")
+		if got := eval[string](t, tc.b, `document.body.dataset.transport`); got != tc.want {
+			t.Errorf("transport %q, want %q", got, tc.want)
+		}
+		if got := eval[string](t, tc.b, `document.getElementById('conn').textContent`); !strings.Contains(got, tc.name) {
+			t.Errorf("the page says %q; it should name the transport %q", got, tc.name)
+		}
+		checkComplete(t, tc.b, db, 1)
+	}
+}
+
+func TestPageNoticesPausedServer(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	t.Setenv("JOBRUN_HEARTBEAT", "1s") // startJobrun passes the environment on
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "120s", "--", "sh", "-c",
+		`i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i"; if [ $((i % 100)) = 0 ]; then sleep 0.25; fi; done`)
+	base := p.baseURL(t)
+	b := newBrowser(t)
+	b.navigate(t, base+"/jobs/1")
+	waitStream(t, b, 15*time.Second, "live")
+	b.waitFor(t, 15*time.Second, `Number(document.getElementById('log').dataset.lastSeq) >= 200`, `document.getElementById('log').dataset.lastSeq`)
+
+	// No close frame, no reset: the server just stops answering.
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			p.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	waitStream(t, b, 15*time.Second, "reconnecting")
+	if d := time.Since(stopped); d < 2*time.Second {
+		t.Errorf("the page gave up on the connection after %v, before two heartbeats (1s each)", d)
+	}
+	time.Sleep(2 * time.Second) // stay paused longer than two heartbeat intervals
+	resume()
+	waitStream(t, b, 60*time.Second, "ended")
+	checkComplete(t, b, db, 1)
+}
+
+// The million-line job is generated once per test run.
+var (
+	millionOnce sync.Once
+	millionDB   string
+	millionErr  error
+)
+
+func millionLineDB(t *testing.T) string {
+	t.Helper()
+	millionOnce.Do(func() {
+		millionDB = filepath.Join(filepath.Dir(binary), "million", "jobrun.db")
+		if millionErr = os.MkdirAll(filepath.Dir(millionDB), 0o755); millionErr != nil {
+			return
+		}
+		_, code := jobrunOutput(t, millionDB, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "seq", "1", "1000000")
+		if code != 0 {
+			millionErr = fmt.Errorf("exec seq 1 1000000: exit %d", code)
+		}
+	})
+	if millionErr != nil {
+		t.Fatal(millionErr)
+	}
+	return millionDB
+}
+
+func TestPageMillionLines(t *testing.T) {
+	db := millionLineDB(t)
+	_, base := startServe(t, db)
+	b := newBrowser(t)
+	b.navigate(t, base+"/jobs/1")
+	rowWith := func(line int) string {
+		return fmt.Sprintf(`[...document.querySelectorAll('#log .row')].find((r) => r.dataset.line === '%d' && r.querySelector('.txt').textContent === '%d')`, line, line)
+	}
+	visible := func(line int) string {
+		return fmt.Sprintf(`(() => { const r = %s; if (!r) return false; const a = r.getBoundingClientRect(), v = document.getElementById('log').getBoundingClientRect(); return a.top >= v.top - 1 && a.bottom <= v.bottom + 1; })()`, rowWith(line))
+	}
+	state := `document.getElementById('log').dataset.firstSeq + '..' + document.getElementById('log').dataset.lastSeq + ' total ' + document.getElementById('log').dataset.total + ' scrollTop ' + document.getElementById('log').scrollTop`
+	b.waitFor(t, 20*time.Second, visible(1000000), state)
+	if n := eval[int](t, b, domNodes); n > 3000 {
+		t.Errorf("%d DOM elements at the end of a 1,000,000-line log, want fewer than 3000", n)
+	}
+	if total := eval[int](t, b, `Number(document.getElementById('log').dataset.total)`); total != 1000000 {
+		t.Errorf("virtual rows %d, want 1000000", total)
+	}
+
+	// Scroll up a little (earlier pages load), then all the way to the top.
+	eval[bool](t, b, `(() => { document.getElementById('log').scrollTop -= 40000; return true; })()`)
+	b.waitFor(t, 20*time.Second, `document.getElementById('log').dataset.busy === '0' && document.querySelector('#log .row') !== null`, state)
+	eval[bool](t, b, `(() => { document.getElementById('log').scrollTop = 0; return true; })()`)
+	b.waitFor(t, 20*time.Second, visible(1), state)
+	if n := eval[int](t, b, domNodes); n > 3000 {
+		t.Errorf("%d DOM elements at the top, want fewer than 3000", n)
+	}
+	// And through the middle with the scrollbar, as a person drags it.
+	for _, frac := range []float64{0.5, 0.25, 0.75} {
+		eval[bool](t, b, fmt.Sprintf(`(() => { const el = document.getElementById('log'); el.scrollTop = %f * (el.scrollHeight - el.clientHeight); return true; })()`, frac))
+		firstShown := `[...document.querySelectorAll('#log .row')].find((r) => { const a = r.getBoundingClientRect(), v = document.getElementById('log').getBoundingClientRect(); return a.top >= v.top && a.bottom <= v.bottom; })`
+		b.waitFor(t, 20*time.Second, `document.getElementById('log').dataset.busy === '0' && `+firstShown, state)
+		mid := eval[int](t, b, `Number(`+firstShown+`.dataset.line)`)
+		if want := int(frac * 1000000); mid < want-50000 || mid > want+50000 {
+			t.Errorf("scrolled to %.0f%%: first line %d, want about %d", frac*100, mid, want)
+		}
+	}
+	heap := heapUsed(t, b)
+	t.Logf("after scrolling: JavaScript heap %.1f MB, %d DOM elements", heap/(1<<20), eval[int](t, b, domNodes))
+	if heap > 150<<20 {
+		t.Errorf("JavaScript heap %.0f MB after scrolling a 1,000,000-line log, want below 150 MB", heap/(1<<20))
+	}
+	if n := eval[int](t, b, domNodes); n > 3000 {
+		t.Errorf("%d DOM elements after scrolling, want fewer than 3000", n)
+	}
+
+	// A deep link opens the page around its line and highlights it.
+	b.navigate(t, base+"/jobs/1#L1234")
+	b.waitFor(t, 20*time.Second, visible(1234), state)
+	if cls := eval[string](t, b, rowWith(1234)+`.className`); !strings.Contains(cls, "hl") {
+		t.Errorf("#L1234 row class %q, want it highlighted", cls)
+	}
+	// Another link on the same page: a hash change.
+	eval[bool](t, b, `(() => { location.hash = '#L654321'; return true; })()`)
+	b.waitFor(t, 20*time.Second, visible(654321), state)
+	if heap := heapUsed(t, b); heap > 150<<20 {
+		t.Errorf("JavaScript heap %.0f MB, want below 150 MB", heap/(1<<20))
+	}
+}
