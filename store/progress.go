@@ -60,19 +60,20 @@ func (p *progressRow) jobProgress(status jobs.Status) *jobs.JobProgress {
 	}
 	e := p.estimate()
 	if e.Rate > 0 {
-		r := roundTo(e.Rate, 1e-6)
+		r := roundTo(e.Rate, 1e6)
 		jp.Rate = &r
 	}
 	if !status.Final() {
 		if eta, ok := e.ETA(); ok {
-			s := roundTo(eta.Seconds(), 1e-3)
+			s := roundTo(eta.Seconds(), 1e3)
 			jp.ETASeconds = &s
 		}
 	}
 	return jp
 }
 
-func roundTo(v, unit float64) float64 { return math.Round(v/unit) * unit }
+// roundTo rounds v to a multiple of 1/perUnit: 1e3 keeps milliseconds.
+func roundTo(v, perUnit float64) float64 { return math.Round(v*perUnit) / perUnit }
 
 // updateProgress stores the latest progress of job id after evs, which
 // hold progress events, and feeds each of them to the job's estimate.
@@ -150,7 +151,7 @@ func (db *DB) fillExpected(ctx context.Context, j *jobs.Job) error {
 		return err
 	}
 	if m, ok := median(durs); ok {
-		m = roundTo(m, 1e-3)
+		m = roundTo(m, 1e3)
 		j.ExpectedSeconds = &m
 	}
 	return nil
