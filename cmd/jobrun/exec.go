@@ -37,6 +37,11 @@ func execCommand(io stdio) *cli.Command {
 			&cli.StringFlag{Name: "stdin", Value: "inherit", Usage: "`inherit` jobrun's stdin, or null"},
 			&cli.DurationFlag{Name: "kill-after", Value: 10 * time.Second, Usage: "after forwarding a signal, SIGKILL the job this much later"},
 			&cli.DurationFlag{Name: "linger", Value: 5 * time.Second, Usage: "keep serving this long after the job ends"},
+			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "find progress in the output: `auto` (also heuristics such as \"45%\"), explicit (::progress lines and machine-readable dialects only) or off"},
+			&cli.StringFlag{Name: "progress-regex", Usage: "a regular expression `RE` with a named group percent, or current and total (and optionally message), tried first on every line"},
+			&cli.BoolFlag{Name: "pty", Usage: "run the command on a pseudo-terminal (one output stream, tty), so that tools draw their progress bars"},
+			&cli.IntFlag{Name: "cols", Usage: "with --pty: the terminal's width in `COLUMNS` (default: jobrun's terminal, or 80)"},
+			&cli.IntFlag{Name: "rows", Usage: "with --pty: the terminal's height in `ROWS` (default: jobrun's terminal, or 24)"},
 		},
 		// Like env(1) and timeout(1), exec's own usage errors exit 125, so
 		// they cannot be mistaken for the command's exit status.
@@ -59,6 +64,17 @@ func runExec(c *cli.Context, io stdio) error {
 	case "null":
 	default:
 		return cli.Exit(fmt.Sprintf("exec: --stdin must be inherit or null, not %q", c.String("stdin")), exitFailure)
+	}
+	mode, err := jobs.ParseProgressMode(c.String("progress"))
+	if err == nil {
+		_, err = jobs.NewProgressParser(mode, c.String("progress-regex"))
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("exec: --progress/--progress-regex: %v", err), exitFailure)
+	}
+	pty, err := ptyFlags(c, io, stdin)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
 	}
 	// A soft memory limit keeps exec well under 64 MB whatever the output
 	// size (the GC works harder near it); GOMEMLIMIT overrides it.
@@ -99,6 +115,12 @@ func runExec(c *cli.Context, io stdio) error {
 		KillAfter: c.Duration("kill-after"),
 		Stdin:     stdin,
 		ErrOut:    io.err,
+
+		Progress:      mode,
+		ProgressRegex: c.String("progress-regex"),
+		PTY:           pty.on,
+		Cols:          pty.cols,
+		Rows:          pty.rows,
 	}
 	if !c.Bool("quiet") {
 		runner.Stdout, runner.Stderr = io.out, io.err
@@ -115,7 +137,10 @@ func runExec(c *cli.Context, io stdio) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("exec: %v", err), exitFailure)
 	}
+	defer r.RestoreTerminal() // done when the job ends; this covers panics here
 	job := r.Job()
+	winch := pty.followResize(r)
+	defer signal.Stop(winch)
 
 	srv := &stream.Server{
 		Hub:       hub,
@@ -131,7 +156,7 @@ func runExec(c *cli.Context, io stdio) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d\n", job.ID, ln.Addr(), job.ID)
+	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d%s", job.ID, ln.Addr(), job.ID, pty.eol)
 
 	done := make(chan jobs.Result, 1)
 	go func() { done <- r.Wait() }()
@@ -141,6 +166,8 @@ wait:
 		select {
 		case sig := <-sigs:
 			r.Signal(sig)
+		case <-winch:
+			pty.resize(r)
 		case res = <-done:
 			break wait
 		}

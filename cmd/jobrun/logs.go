@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -85,6 +86,9 @@ func runLogs(c *cli.Context, sio stdio) error {
 	case after == job.LastSeq && job.Status.Final():
 		return exitStatus(job) // nothing will follow
 	}
+	if f, ok := sio.out.(*os.File); ok && !w.json {
+		w.bar = newProgressBar(out, f, job, after == 0)
+	}
 	return followLocal(c.Context, db, job, after, &w)
 }
 
@@ -129,6 +133,9 @@ func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq
 		}
 		w.out.Flush()
 	}
+	if w.bar != nil {
+		w.bar.clear()
+	}
 	w.out.Flush()
 	final, err := db.Job(context.WithoutCancel(ctx), jobs.Ref{ID: job.ID})
 	if err != nil {
@@ -148,17 +155,26 @@ func exitStatus(j jobs.Job) error {
 	return nil
 }
 
-// eventWriter writes events as raw bytes or JSON lines.
+// eventWriter writes events as raw bytes or JSON lines, and keeps a
+// progress bar under the raw bytes when bar is set.
 type eventWriter struct {
 	out  *bufio.Writer
 	only jobs.Stream
 	json bool
 	buf  []byte
+	bar  *progressBar // nil: no bar
 }
 
 func (w *eventWriter) write(evs []jobs.Event) error {
+	if w.bar != nil {
+		w.bar.clear()
+		defer w.bar.draw()
+	}
 	for i := range evs {
 		e := &evs[i]
+		if w.bar != nil && e.Type == jobs.TypeProgress {
+			w.bar.update(e)
+		}
 		if w.only != "" && (e.Type != jobs.TypeLine || e.Stream != w.only) {
 			continue
 		}
@@ -175,6 +191,9 @@ func (w *eventWriter) write(evs []jobs.Event) error {
 		w.out.Write(e.Data)
 		if _, err := w.out.WriteString(e.EOL); err != nil {
 			return err
+		}
+		if w.bar != nil && len(e.Data)+len(e.EOL) > 0 {
+			w.bar.wrote(e.EOL)
 		}
 	}
 	return nil

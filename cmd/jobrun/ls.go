@@ -52,7 +52,7 @@ func lsCommand(io stdio) *cli.Command {
 
 func printJobs(io stdio, list []jobs.Job, now time.Time) error {
 	tw := tabwriter.NewWriter(io.out, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tEXIT\tSTARTED\tDURATION")
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tEXIT\tSTARTED\tDURATION\tPROGRESS")
 	for _, j := range list {
 		exit := "-"
 		if j.ExitCode != nil {
@@ -67,9 +67,30 @@ func printJobs(io stdio, list []jobs.Job, now time.Time) error {
 			}
 			dur = end.Sub(*j.StartedAt).Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, clip(j.Name, 40), j.Status, exit, started, dur)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, clip(j.Name, 40), j.Status, exit, started, dur, progressCell(j))
 	}
 	return tw.Flush()
+}
+
+// progressCell is the PROGRESS column: the latest percent, with the ETA
+// while the job runs ("45% eta 1m20s"), or for a running job without
+// progress how long its earlier runs took ("usually 4m10s"), else "-".
+func progressCell(j jobs.Job) string {
+	running := !j.Status.Final()
+	switch p := j.Progress; {
+	case p != nil:
+		s := formatPercent(p.Percent)
+		if p.State == jobs.ProgressStateError || p.State == jobs.ProgressStatePaused {
+			s += " " + p.State
+		}
+		if running && p.ETASeconds != nil {
+			s += " eta " + formatSeconds(*p.ETASeconds)
+		}
+		return s
+	case running && j.ExpectedSeconds != nil:
+		return "usually " + formatSeconds(*j.ExpectedSeconds)
+	}
+	return "-"
 }
 
 // clip shortens s for a table cell, keeping it one line.

@@ -69,6 +69,7 @@ func newApp(io stdio) *cli.App {
 			lsCommand(io),
 			logsCommand(io),
 			serveCommand(io),
+			progressCommand(io),
 		},
 	}
 }
