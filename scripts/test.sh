@@ -11,6 +11,9 @@ export PATH="$PATH:/usr/local/go/bin"
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v node >/dev/null || need+=(nodejs)
+# The page tests drive Debian's Chromium (cmd/jobrun/browser_test.go); under
+# CI=true they fail rather than skip without it.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -64,6 +64,8 @@ function fillRow(r, j, now) {
     r.host.textContent = j.host || '';
   }
   const p = progressOf(j, now);
+  // A finished job that never reported progress has no bar to show.
+  r.bar.hidden = p.percent === null && j.status !== 'running';
   if (p.percent === null) {
     if (r.bar.hasAttribute('value')) r.bar.removeAttribute('value');
   } else if (r.bar.value !== p.percent || !r.bar.hasAttribute('value')) r.bar.value = p.percent;

@@ -98,13 +98,14 @@ function tick() {
 function drawProgress(now) {
   const chart = $('chart');
   const pts = win ? win.progress : [];
+  // An <svg> has no .hidden property: use the attribute.
   if (pts.length < 2) {
-    chart.hidden = true;
+    chart.setAttribute('hidden', '');
     return;
   }
   const start = ms(job.started_at || job.created_at);
   const end = job.status === 'running' ? now : ms(job.finished_at) || now;
-  chart.hidden = false;
+  chart.removeAttribute('hidden');
   drawChart(chart, pts, Number.isNaN(start) ? Date.parse(pts[0].time) : start, end);
 }
 
@@ -295,6 +296,7 @@ async function main() {
   win.lastJobSeq = job.last_seq || 0;
   view = new LogView({ scroller: $('log'), win, onFollow });
   await openLog(parseHash());
+  tick(); // the chart, from the progress events just loaded
 }
 
 main();

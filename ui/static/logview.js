@@ -387,7 +387,10 @@ export class LogView {
     }
     const txt = doc.createElement('span');
     txt.className = 'txt';
-    txt.appendChild(renderSpans(row.spans, doc));
+    if (g && !g.headerless && !this.win.showDirectives) {
+      // A header shows its group's name, not the marker (::group::, ---).
+      txt.textContent = g.name || ' ';
+    } else txt.appendChild(renderSpans(row.spans, doc));
     el.appendChild(txt);
     const key = { seq: row.firstSeq, stream: row.stream };
     if (this.highlight && same(this.highlight, key)) el.classList.add('hl');
