@@ -11,6 +11,10 @@
 //     gives back exactly the bytes the child wrote to that stream.
 //   - Line is the visual line number: fragments (EOL "") of one line and
 //     the "\r" redraws of one line share a number, per stream.
+//   - A progress event follows the line event it was found in (the next
+//     seq), unless the job's ProgressCoalescer held it back, in which case
+//     it follows the events read until the interval passed; the last value
+//     held is always stored before the exit event.
 //   - The runner hands events to its Store, and only after the Store has
 //     committed them to its Publisher, so anything a viewer has seen can be
 //     replayed.
