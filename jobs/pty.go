@@ -88,8 +88,26 @@ func ptyEnv(env []string) []string {
 	return append(env, "TERM="+defaultTerm)
 }
 
+// ptyInput is what a PTY job's input comes from: in, unless in is a
+// terminal of which jobrun is not the foreground process group (jobrun
+// runs in the background of a shell), where reading or setting raw mode
+// would stop jobrun (SIGTTIN, SIGTTOU): then nothing.
+func ptyInput(in *os.File) *os.File {
+	if in == nil {
+		return nil
+	}
+	fd, ok := fileFd(in)
+	if !ok || !term.IsTerminal(fd) {
+		return in
+	}
+	if pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err != nil || pgrp != unix.Getpgrp() {
+		return nil
+	}
+	return in
+}
+
 // makeRaw puts the terminal in raw mode if in is one, and remembers how to
-// restore it (restoreTerminal).
+// restore it (RestoreTerminal).
 func (run *Run) makeRaw(in *os.File) error {
 	fd, ok := fileFd(in)
 	if !ok || !term.IsTerminal(fd) {

@@ -235,6 +235,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if env == nil {
 		env = os.Environ()
 	}
+	var input *os.File // what a PTY job's terminal input comes from
 	cmd := exec.Command(s.Command[0], s.Command[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = childEnv(env, job.ID, job.UID)
@@ -242,8 +243,8 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		cmd.Env = ptyEnv(cmd.Env)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.tty, tty.tty, tty.tty
 		cmd.SysProcAttr = ptyProcAttr()
-		if r.Stdin != nil {
-			if err := run.makeRaw(r.Stdin); err != nil {
+		if input = ptyInput(r.Stdin); input != nil {
+			if err := run.makeRaw(input); err != nil {
 				log.Warn("terminal input stays in its mode", "job", job.ID, "err", err)
 			}
 			run.ttyInput = run.termState != nil
@@ -262,7 +263,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		f.Close() // the child has its own copies; EOF comes when it and its children are done
 	}
 	if err == nil && tty != nil {
-		err = run.startInput(r.Stdin)
+		err = run.startInput(input)
 		if err != nil {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			cmd.Wait()

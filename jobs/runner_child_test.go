@@ -167,6 +167,22 @@ func runner() int {
 	r := &jobs.Runner{Store: db, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ErrOut: os.Stderr,
 		PTY: os.Getenv("JOBS_TEST_PTY") != ""}
 	before, _ := unix.IoctlGetTermios(0, unix.TCGETS)
+	if os.Getenv("JOBS_TEST_BACKGROUND") != "" {
+		// Give the terminal's foreground to another process group, as a
+		// shell does to the job after "jobrun ... &".
+		fg := exec.Command(os.Args[0])
+		fg.Env = append(os.Environ(), childMode+"=sleep")
+		fg.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := fg.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer fg.Process.Kill()
+		if err := unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, fg.Process.Pid); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	env := append(os.Environ(), childMode+"="+os.Getenv("JOBS_TEST_JOB_MODE"))
 	run, err := r.Start(ctx, jobs.Spec{Command: []string{os.Args[0]}, Env: env})
 	if err != nil {

@@ -226,3 +226,19 @@ func TestRunPTYOnTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestRunPTYInBackground: jobrun in the background of its terminal leaves
+// the terminal alone (reading it or making it raw would stop jobrun with
+// SIGTTIN or SIGTTOU): the job reads an end of file.
+func TestRunPTYInBackground(t *testing.T) {
+	t.Setenv("JOBS_TEST_PTY", "1")
+	t.Setenv("JOBS_TEST_BACKGROUND", "1")
+	ctx := testCtx(t)
+	_, screen := startOnTerminal(t, "ptycat")
+	waitScreen(ctx, t, screen, "terminal restored")
+	for _, want := range []string{"eof after 0 lines", "result succeeded 0", "terminal restored true"} {
+		if !strings.Contains(screen.String(), want) {
+			t.Errorf("terminal shows %q, want %q in it", screen.String(), want)
+		}
+	}
+}
