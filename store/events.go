@@ -39,6 +39,9 @@ func validate(evs []jobs.Event) error {
 				return fmt.Errorf("event seq %d: exit with status %q: %w", e.Seq, e.Status, jobs.ErrInvalid)
 			}
 		case jobs.TypeProgress:
+			if p := e.Progress; p == nil || !(p.Percent >= 0 && p.Percent <= 100) {
+				return fmt.Errorf("event seq %d: progress without a percent in 0..100: %w", e.Seq, jobs.ErrInvalid)
+			}
 		default:
 			return fmt.Errorf("event seq %d: unknown type %q: %w", e.Seq, e.Type, jobs.ErrInvalid)
 		}

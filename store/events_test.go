@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -135,6 +136,9 @@ func TestAppendRejects(t *testing.T) {
 	unknown[0].Type = "bogus"
 	farFuture := lines(4, 1, "g")
 	farFuture[0].Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	noProgress := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress}}
+	badPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: 101}}}
+	nanPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: math.NaN()}}}
 
 	tests := []struct {
 		name string
@@ -151,6 +155,9 @@ func TestAppendRejects(t *testing.T) {
 		{"exit with status running", j.ID, runningExit, jobs.ErrInvalid},
 		{"unknown type", j.ID, unknown, jobs.ErrInvalid},
 		{"time beyond year 9999", j.ID, farFuture, jobs.ErrInvalid},
+		{"progress without a value", j.ID, noProgress, jobs.ErrInvalid},
+		{"progress above 100", j.ID, badPercent, jobs.ErrInvalid},
+		{"progress NaN", j.ID, nanPercent, jobs.ErrInvalid},
 		{"unknown job", j.ID + 100, lines(1, 1, "x"), jobs.ErrNotFound},
 	}
 	for _, tt := range tests {
