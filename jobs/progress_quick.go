@@ -27,7 +27,7 @@ const (
 	qControl             // other control characters, ESC, DEL: escape stripping changes the text
 	qHigh                // bytes >= 0x80: maybe Unicode space (TrimSpace), maybe a bar glyph
 	qAuto                // '%', '/', '[', '|': a byte some heuristic needs
-	qHash                // '#': ##vso
+	qLook                // '#' (##vso) and ':' (curl's meter has six): look closer
 	qOther               // any other printable ASCII byte
 )
 
@@ -52,7 +52,8 @@ var quickClass = func() (t [256]uint8) {
 	for _, c := range "%/[|" {
 		t[c] = qAuto
 	}
-	t['#'] = qHash
+	t['#'] = qLook
+	t[':'] = qLook
 	return t
 }()
 
@@ -72,12 +73,8 @@ var quickClass = func() (t [256]uint8) {
 // escape stripping changes their text.
 func quickScan(line []byte, auto bool) quickResult {
 	var seen uint8
-	colons := 0
 	for _, c := range line {
 		seen |= quickClass[c]
-		if c == ':' {
-			colons++
-		}
 	}
 	if seen&^qSpace == 0 {
 		return quickBlank
@@ -90,20 +87,23 @@ func quickScan(line []byte, auto bool) quickResult {
 	if seen&^(qSpace|qDigit|qDot|qHigh) == 0 && seen&qDigit != 0 {
 		return quickMaybe
 	}
-	first := bytes.TrimLeft(line, " \t")
+	first := line
+	for len(first) > 0 && (first[0] == ' ' || first[0] == '\t') {
+		first = first[1:]
+	}
 	if len(first) > 0 && (first[0] == '{' || first[0] >= 0x80) {
 		return quickMaybe
 	}
 	if bytes.HasPrefix(first, []byte(directivePrefix)) {
 		return quickMaybe
 	}
-	if seen&qHash != 0 && bytes.Contains(line, []byte("##")) {
+	if seen&qLook != 0 && bytes.Contains(line, []byte("##")) {
 		return quickMaybe
 	}
 	if !auto || len(line) > maxAutoLine {
 		return quickNone
 	}
-	if colons >= 6 {
+	if seen&qLook != 0 && bytes.Count(line, []byte(":")) >= 6 {
 		return quickMaybe
 	}
 	if seen&qAuto != 0 && quickAuto(line) {
@@ -140,12 +140,21 @@ func quickAuto(line []byte) bool {
 }
 
 // hasOf reports whether line has "of" in any case between blanks, as "3 of
-// 10" has.
+// 10" has. It looks only where an 'f' is (a vectorized byte search), as
+// most lines have none.
 func hasOf(line []byte) bool {
-	for i := 1; i+2 < len(line); i++ {
-		if line[i]|0x20 == 'o' && line[i+1]|0x20 == 'f' &&
-			quickClass[line[i-1]] == qSpace && quickClass[line[i+2]] == qSpace {
-			return true
+	for _, f := range [2]byte{'f', 'F'} {
+		for i := 0; i < len(line); {
+			j := bytes.IndexByte(line[i:], f)
+			if j < 0 {
+				break
+			}
+			k := i + j
+			if k >= 2 && k+1 < len(line) && line[k-1]|0x20 == 'o' &&
+				quickClass[line[k-2]] == qSpace && quickClass[line[k+1]] == qSpace {
+				return true
+			}
+			i = k + 1
 		}
 	}
 	return false

@@ -267,6 +267,8 @@ func TestProgressMessageBounded(t *testing.T) {
 // line of output.
 func BenchmarkProgressParse(b *testing.B) {
 	for _, bc := range []struct{ name, line string }{
+		{"flood", "00001234 zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"}, // BenchmarkRunnerIngest's lines
+		{"log", "2026-11-25T10:00:00Z INFO compiled package jobs in 1.2s, 14 files"},
 		{"plain", "2026-11-25T10:00:00Z INFO handled request path=/api/jobs/42 status=200 duration=1.2ms"},
 		{"words", "compiling the thing that does the other thing"},
 		{"bar", "/dev/null            32%[=====>              ] 633.00K   654KB/s"},
