@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/jobrun/jobrun/jobs"
 )
@@ -235,5 +238,67 @@ func TestLogsFollowProgressBar(t *testing.T) {
 	out, code := jobrunOutput(t, db, "logs", "-f", "1")
 	if want := "one\n::progress 50 half way\ntwo\n::progress 100\nthree\n"; code != 0 || string(out) != want {
 		t.Errorf("logs -f into a pipe: %d %q, want %q", code, out, want)
+	}
+}
+
+// TestExecPTYOnTerminal: jobrun exec --pty on a terminal: the job's
+// terminal has the size of jobrun's and follows its resizes, what is typed
+// reaches the job through raw mode, jobrun's own lines still start at the
+// left margin, and the terminal's mode is restored at the end.
+func TestExecPTYOnTerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Cols: 100, Rows: 30})
+	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	script := `stty size; i=0; while [ $i -lt 400 ]; do s=$(stty size); [ "$s" = "40 120" ] && break; sleep 0.05; i=$((i+1)); done
+echo "resized to $s"; printf 'name? '; read x; echo "hello $x"; exit 3`
+	cmd := exec.Command(binary, "exec", "--pty", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "JOBRUN_DB="+db)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var screen syncBuffer
+	go io.Copy(&screen, ptmx)
+	waitScreen := func(s string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(screen.String(), s) {
+			if time.Now().After(deadline) {
+				t.Fatalf("terminal never showed %q; it shows %q", s, screen.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitScreen("30 100\r\n")
+	pty.Setsize(ptmx, &pty.Winsize{Cols: 120, Rows: 40}) // SIGWINCH to jobrun
+	waitScreen("resized to 40 120")
+	waitScreen("name? ")
+	ptmx.WriteString("alice\r")
+	waitScreen("hello alice\r\n")
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Errorf("jobrun exit: %v, want 3", err)
+	}
+	if !regexp.MustCompile(`jobrun: job 1: http://\S+/jobs/1\r\n`).MatchString(screen.String()) {
+		t.Errorf("jobrun's own line does not end with \\r\\n in raw mode: %q", screen.String())
+	}
+	after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil || *after != *before {
+		t.Errorf("terminal mode after jobrun: %+v, want it restored to %+v (%v)", after, before, err)
+	}
+	tty.Close()
+	out, _ := jobrunOutput(t, db, "logs", "1")
+	if !bytes.Contains(out, []byte("name? alice\r\nhello alice\r\n")) {
+		t.Errorf("stored tty stream %q lacks the echoed input and the answer", out)
 	}
 }
