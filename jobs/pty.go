@@ -21,7 +21,9 @@ import (
 // StreamTTY), and writes what it reads from Runner.Stdin to the
 // terminal's input. When Stdin is itself a terminal, it is put in raw mode
 // for the job's life, so that every key (Ctrl-C included) reaches the
-// child's terminal as typed and the child's line discipline acts on it.
+// child's terminal as typed and the child's line discipline acts on it;
+// it is restored once the job's output has been echoed (in Wait), since
+// that output was made for a raw terminal.
 
 // Default window size of a job's pseudo-terminal.
 const (
@@ -123,7 +125,7 @@ func (run *Run) makeRaw(in *os.File) error {
 }
 
 // RestoreTerminal restores the terminal that a PTY job put in raw mode,
-// at once; it is done anyway when the child exits. It is safe to call at
+// at once; Wait does it anyway. It is safe to call at
 // any time, more than once, from any goroutine: callers put it on their
 // exit paths (a deferred call, a signal handler).
 func (run *Run) RestoreTerminal() {

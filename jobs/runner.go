@@ -367,7 +367,7 @@ func (run *Run) Wait() Result {
 		if run.echo != nil {
 			run.echo.close()
 		}
-		run.RestoreTerminal()
+		run.RestoreTerminal() // after the echo: the job's output was meant for a raw terminal
 		run.stopCtx()
 		run.result.StoreErr = run.rec.storeErr
 		if ex := run.rec.exit; ex != nil && run.rec.committed == ex.Seq {
@@ -455,8 +455,7 @@ func (run *Run) supervise(pipes []*os.File) {
 		reclaimForeground(run.fg)
 	}
 	if run.pty != nil {
-		run.stopInput()
-		run.RestoreTerminal() // the job's life is over
+		run.stopInput() // the terminal stays raw until Wait has echoed the last output
 	}
 
 	// Grandchildren may hold the pipes open: read what they write for a
