@@ -188,6 +188,9 @@ func TestPageDashboardShowsNewJobAndProgress(t *testing.T) {
 	if between < 2 {
 		t.Errorf("progress values seen while running: %v; want the bar to move through at least two values below 100", seen)
 	}
+	if feed := eval[string](t, b, `document.body.dataset.feed`); feed != "websocket" {
+		t.Errorf("the dashboard's feed is %q, want the /api/stream WebSocket", feed)
+	}
 	if n := eval[int](t, b, `performance.getEntriesByType('navigation').length`); n != 1 {
 		t.Errorf("%d navigations; the dashboard must update without reloading", n)
 	}
@@ -279,6 +282,53 @@ func TestPageRendersANSIAndCarriageReturnBar(t *testing.T) {
 	}
 	b.do(t, chromedp.Click(chromedp.ID("directives")))
 	b.waitFor(t, 5*time.Second, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === '::endgroup::')`, `document.getElementById('log').innerText`)
+
+	// Search: Enter finds the next match and marks its row.
+	b.do(t, chromedp.SendKeys(chromedp.ID("q"), "STDERR\n"))
+	b.waitFor(t, 5*time.Second, `document.querySelector('#log .row.hit') !== null`, `document.getElementById('found').textContent`)
+	if got := eval[string](t, b, `(() => { const r = document.querySelector('#log .row.hit'); return r.querySelector('.txt').textContent + ' / ' + document.getElementById('found').textContent.replace(r.dataset.line, 'N'); })()`); got != "to stderr / line N" {
+		t.Errorf("search hit %q, want the stderr row", got)
+	}
+	// Timestamps show on demand.
+	b.do(t, chromedp.Click(chromedp.ID("times")))
+	b.waitFor(t, 5*time.Second, `/^\d\d:\d\d:\d\d\.\d{3}$/.test(document.querySelector('#log .row .ts')?.textContent || '')`, `document.querySelector('#log .row').innerText`)
+}
+
+func TestPageFollowsAndPauses(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "120s", "--", "sh", "-c",
+		`sleep 0.5; seq 1 40000; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo "tail $i"; sleep 0.1; done`)
+	base := p.baseURL(t)
+	b := newBrowser(t)
+	b.navigate(t, base+"/jobs/1")
+	log := `document.getElementById('log')`
+	lastVisible := `(() => { const el = ` + log + `; const rows = [...el.querySelectorAll('.row')]; const v = el.getBoundingClientRect(); const shown = rows.filter((r) => { const a = r.getBoundingClientRect(); return a.top >= v.top - 1 && a.bottom <= v.bottom + 1; }); return shown.length ? shown[shown.length - 1].querySelector('.txt').textContent : ''; })()`
+	// Following: the newest line is on screen as it arrives.
+	b.waitFor(t, 20*time.Second, `/^tail \d+$/.test(`+lastVisible+`)`, lastVisible)
+	if !eval[bool](t, b, `document.getElementById('latest').hidden`) {
+		t.Error("the jump-to-latest button shows while following")
+	}
+	if n := eval[int](t, b, `Number(`+log+`.dataset.count)`); n > 31000 {
+		t.Errorf("the page holds %d rows of a 40,000-line live log; it must drop far pages", n)
+	}
+	// Scrolling up pauses following.
+	eval[bool](t, b, `(() => { `+log+`.scrollTop -= 3000; return true; })()`)
+	b.waitFor(t, 10*time.Second, `!document.getElementById('latest').hidden && /new line/.test(document.getElementById('latest').textContent)`,
+		`document.getElementById('latest').hidden + ' ' + document.getElementById('latest').textContent`)
+	before := eval[string](t, b, lastVisible)
+	time.Sleep(500 * time.Millisecond)
+	if after := eval[string](t, b, lastVisible); after != before {
+		t.Errorf("the log scrolled from %q to %q while paused", before, after)
+	}
+	b.do(t, chromedp.Click(chromedp.ID("latest")))
+	waitStream(t, b, 30*time.Second, "ended")
+	b.waitFor(t, 10*time.Second, lastVisible+` === 'tail 40'`, lastVisible)
+	if !eval[bool](t, b, `document.getElementById('latest').hidden`) {
+		t.Errorf("the jump-to-latest button still shows at the end: %s", eval[string](t, b, `JSON.stringify({...`+log+`.dataset, top: `+log+`.scrollTop, h: `+log+`.scrollHeight, ch: `+log+`.clientHeight})`))
+	}
+	if total := eval[int](t, b, `Number(`+log+`.dataset.total)`); total != 40040 {
+		t.Errorf("virtual rows %d, want 40040", total)
+	}
 }
 
 func TestPageSurvivesConnectionCutByProxy(t *testing.T) {

@@ -175,11 +175,12 @@ function onFollow({ following, newLines }) {
 
 /** Starts (or restarts, after a 4409) the log and the stream. */
 async function openLog(target) {
+  view.ready = false; // no loads on scroll until the new window is positioned
   if (target) await win.openAtLine(target.line);
   else await win.openTail();
-  view.render();
   if (target) await view.goToLine(target.line, target.stream);
   else view.scrollToBottom();
+  view.ready = true;
   view.render();
   const after = win.attached ? (win.lastSeq ?? 0) : Math.max(job.last_seq || 0, win.lastJobSeq);
   stream = new JobStream({

@@ -49,7 +49,14 @@ export class LogView {
     this.frame = 0;
     this.k = 1; // virtual px per scroll px
     this.lastScrollTop = 0;
+    /** Set once the first window is open and positioned: until then nothing is loaded on scroll. */
+    this.ready = false;
     this.el.addEventListener('scroll', () => this._onScroll(), { passive: true });
+    // Intent to read back pauses following at once, before any scroll event.
+    this.el.addEventListener('wheel', (e) => { if (e.deltaY < 0) this._pause(); }, { passive: true });
+    this.el.addEventListener('keydown', (e) => {
+      if (['ArrowUp', 'PageUp', 'Home'].includes(e.key)) this._pause();
+    });
     this.rowsEl.addEventListener('click', (e) => this._onClick(e));
     if (typeof ResizeObserver === 'function') new ResizeObserver(() => this.schedule()).observe(this.el);
   }
@@ -81,9 +88,8 @@ export class LogView {
   /** Scrolls so that virtual px y is at the top of the viewport. */
   _scrollToVirtual(y) {
     this._layout();
-    const top = Math.max(0, y / this.k);
-    this.lastScrollTop = top;
-    this.el.scrollTop = top;
+    this.el.scrollTop = Math.max(0, y / this.k);
+    this.lastScrollTop = this.el.scrollTop; // as clamped: a later scroll event is not "up"
   }
 
   /** Sizes the spacer for the current total. */
@@ -121,8 +127,8 @@ export class LogView {
 
   scrollToBottom() {
     this._layout();
-    this.lastScrollTop = this.el.scrollHeight;
     this.el.scrollTop = this.el.scrollHeight;
+    this.lastScrollTop = this.el.scrollTop;
   }
 
   /** Re-renders every row (settings changed). */
@@ -148,6 +154,13 @@ export class LogView {
     }
   }
 
+  /** Notes a window operation in data-ops (the last few), for tests and debugging. */
+  _op(name) {
+    const ops = (this.el.dataset.ops || '').split(' ').filter(Boolean);
+    ops.push(name);
+    this.el.dataset.ops = ops.slice(-12).join(' ');
+  }
+
   _busyAttr() {
     this.el.dataset.busy = String(this.busy);
     this.el.setAttribute('aria-busy', this.busy ? 'true' : 'false');
@@ -155,6 +168,10 @@ export class LogView {
 
   /** Live events reached the window: show them; follow when following. */
   liveAdded(rows, lines) {
+    // The viewport moved up since we last scrolled it, and its scroll event
+    // has not come yet: the user is scrolling away, do not snap back.
+    if (this.following && this.el.scrollTop < this.lastScrollTop - 1 && !this.atBottom()) this._pause();
+    if (this.win.events > this.win.maxEvents) this._trimLive();
     if (this.following && this.win.attached) {
       this.render();
       this.scrollToBottom();
@@ -171,12 +188,31 @@ export class LogView {
     this.schedule();
   }
 
+  /**
+   * Keeps memory bounded while a long job streams in: drops the pages far
+   * from the viewport (the oldest ones while following).
+   */
+  _trimLive() {
+    const win = this.win;
+    const y = this._virtualTop();
+    const a = Math.floor(y / this.rowH) - win.before;
+    const b = a + Math.ceil(this.el.clientHeight / this.rowH);
+    const anchor = this.following ? null : this._anchor();
+    if (!win.trim(Math.max(0, a - OVERSCAN), Math.min(win.count - 1, b + OVERSCAN))) return;
+    this._op(`trim:${win.attached ? 'att' : 'det'}`);
+    this.cache.clear();
+    if (anchor) this._restore(anchor);
+  }
+
   /** Goes to the live end and follows it. */
   async jumpToLatest() {
     this.following = true;
     this.newLines = 0;
     this.onFollow({ following: true, newLines: 0 });
-    if (!this.win.attached) await this._change(() => this.win.openTail());
+    if (!this.win.attached) {
+      this._op('tail');
+      await this._change(() => this.win.openTail());
+    }
     this.scrollToBottom();
     this.render();
   }
@@ -296,17 +332,20 @@ export class LogView {
   /** Starts the page loads the viewport needs (one at a time). */
   _need(a, b) {
     const win = this.win;
-    if (this.busy) return;
+    if (this.busy || !this.ready) return;
     const n = win.count;
     const far = 3 * win.pageSize;
     if (n && (b < -far || a > n + far)) {
+      this._op(`jump:${a}:${b}:${n}`);
       this._jump(win.before + a);
     } else if (a < PREFETCH && !win.atStart) {
+      this._op('before');
       this._change(async () => {
         await win.loadBefore();
         win.trim(Math.max(0, a + 1000), b + 1000);
       });
     } else if (b > n - PREFETCH && !win.attached) {
+      this._op('after');
       this._change(async () => {
         await win.loadAfter();
         win.trim(Math.max(0, a), b);
@@ -364,7 +403,7 @@ export class LogView {
     if (depth) el.style.paddingLeft = `${depth * 1.5}ch`;
     const ln = doc.createElement('a');
     ln.className = 'ln';
-    ln.href = row.stream === 'stderr' ? `#L${row.line}-stderr` : `#L${row.line}`;
+    ln.href = `#L${row.line}`; // line numbers are shared by the streams
     ln.textContent = String(row.line);
     el.appendChild(ln);
     if (this.showTimes) {
