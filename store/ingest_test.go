@@ -224,6 +224,26 @@ func TestSpool(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("a failed OpenSpool left %d files", len(ents))
 	}
+	// A spool the server refuses is set aside where Spools no longer
+	// finds it.
+	uid2 := jobs.NewUID()
+	sp, err = store.CreateSpool(ctx, dir, uid2, store.Options{Host: testHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.CreateJob(ctx, &jobs.Job{UID: uid2, Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	to, err := sp.Shelve()
+	if err != nil || to != filepath.Join(dir, "refused", string(uid2)+".db") {
+		t.Fatalf("Shelve = %q, %v", to, err)
+	}
+	if _, err := os.Stat(to); err != nil {
+		t.Errorf("shelved spool: %v", err)
+	}
+	if uids, err := store.Spools(dir); err != nil || len(uids) != 0 {
+		t.Errorf("Spools after Shelve = %v, %v; want none", uids, err)
+	}
 	if uids, err := store.Spools(filepath.Join(dir, "none")); err != nil || len(uids) != 0 {
 		t.Errorf("Spools of a missing dir = %v, %v; want none", uids, err)
 	}

@@ -186,6 +186,41 @@ func (s *Spool) Remove() error {
 	return nil
 }
 
+// Shelve closes the spool and moves its database into <dir>/refused/,
+// where Spools no longer finds it: for a job that the server refuses for
+// good (ended as lost there, or conflicting), so that later deliveries
+// stop trying while the output stays on disk. It returns the new path.
+func (s *Spool) Shelve() (string, error) {
+	if s.lock == nil {
+		return "", fmt.Errorf("spool %s: already closed", s.Path())
+	}
+	defer func() {
+		s.lock.Close()
+		s.lock = nil
+	}()
+	p := s.Path()
+	if s.DB != nil {
+		err := s.DB.Close() // the last connection checkpoints the WAL
+		s.DB = nil
+		if err != nil {
+			return "", fmt.Errorf("shelve spool %s: %w", p, err)
+		}
+	}
+	shelf := filepath.Join(s.dir, "refused")
+	if err := os.MkdirAll(shelf, 0o700); err != nil {
+		return "", fmt.Errorf("shelve spool %s: %w", p, err)
+	}
+	to := filepath.Join(shelf, filepath.Base(p))
+	for _, suffix := range []string{"-wal", "-shm", ""} {
+		if err := os.Rename(p+suffix, to+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("shelve spool %s: %w", p, err)
+		}
+	}
+	os.RemoveAll(p + ".locks")
+	os.Remove(s.lockPath())
+	return to, nil
+}
+
 // Spools lists the uids of the spools in dir (none if dir does not exist).
 func Spools(dir string) ([]jobs.UID, error) {
 	ents, err := os.ReadDir(dir)
