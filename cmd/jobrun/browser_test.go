@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -499,4 +500,99 @@ func TestPageMillionLines(t *testing.T) {
 	if heap := heapUsed(t, b); heap > 150<<20 {
 		t.Errorf("JavaScript heap %.0f MB, want below 150 MB", heap/(1<<20))
 	}
+}
+
+func TestPageCancelsJob(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c", `echo started; exec sleep 60`)
+	base := p.baseURL(t)
+	b := newBrowser(t)
+	b.navigate(t, base+"/jobs/1")
+	waitStream(t, b, 15*time.Second, "live")
+	b.waitFor(t, 10*time.Second, `!document.getElementById('cancel').hidden`, `document.getElementById('status').textContent`)
+	// Keyboard: focus the button and press Enter.
+	b.do(t, chromedp.Focus(chromedp.ID("cancel")), chromedp.KeyEvent("\r"))
+	b.waitFor(t, 20*time.Second, `document.getElementById('status').textContent === 'canceled'`,
+		`document.getElementById('status').textContent + ' / ' + document.getElementById('cancel-msg').textContent`)
+	waitStream(t, b, 10*time.Second, "ended")
+	if !eval[bool](t, b, `document.getElementById('cancel').hidden`) {
+		t.Error("the Cancel button still shows for a finished job")
+	}
+	if code := p.wait(t); code != 128+15 {
+		t.Errorf("jobrun exec exit %d, want %d (SIGTERM)", code, 128+15)
+	}
+
+	// An unknown job says so.
+	_, base2 := startServe(t, db)
+	b.navigate(t, base2+"/jobs/999")
+	b.waitFor(t, 10*time.Second, `document.getElementById('name').textContent === 'No such job'`, `document.body.innerText`)
+}
+
+// accessibleNames lists the controls of the page without an accessible
+// name (label, aria-label, aria-labelledby or text).
+const unnamedControls = `[...document.querySelectorAll('button, input, select, a[href], progress')].filter((e) => {
+  if (e.closest('[hidden]') || e.type === 'hidden') return false;
+  if (e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')) return false;
+  if (e.labels && e.labels.length) return false;
+  return !(e.textContent || '').trim();
+}).map((e) => e.outerHTML.slice(0, 80))`
+
+func TestPagePhoneLayoutAndLabels(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	p := startJobrun(t, db, "exec", "-q", "--name", "a job with a rather long name to wrap on a phone", "--addr", "127.0.0.1:0", "--linger", "60s", "--", "sh", "-c",
+		`echo "::progress 40 halfway there"; echo "::group::Setup"; echo in; echo "::endgroup::"; echo "a line much longer than a phone screen is wide, which scrolls sideways instead of wrapping"; sleep 30`)
+	base := p.baseURL(t)
+	b := newBrowser(t)
+	b.do(t, chromedp.EmulateViewport(390, 800, chromedp.EmulateMobile))
+	for _, page := range []string{"/", "/jobs/1"} {
+		b.navigate(t, base+page)
+		if page == "/" {
+			b.waitFor(t, 10*time.Second, `document.querySelector('#jobs tr[data-id="1"]')`, `document.body.innerText`)
+		} else {
+			waitStream(t, b, 10*time.Second, "live")
+			b.waitFor(t, 10*time.Second, `document.querySelectorAll('#log .row').length >= 2`, `document.body.innerText`)
+		}
+		if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, innerWidth]`); w[0] > w[1] {
+			t.Errorf("%s on a 390 px screen is %d px wide: it scrolls sideways", page, w[0])
+		}
+		if bad := eval[[]string](t, b, unnamedControls); len(bad) > 0 {
+			t.Errorf("%s: controls without an accessible name: %q", page, bad)
+		}
+	}
+	if got := eval[string](t, b, `document.getElementById('progress').value + ' ' + document.getElementById('percent').textContent + ' ' + document.getElementById('pmessage').textContent`); got != "40 40% halfway there" {
+		t.Errorf("job header progress %q", got)
+	}
+}
+
+func TestPageSurvivesServeRestart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	ex := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c",
+		`i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i"; if [ $((i % 100)) = 0 ]; then sleep 0.25; fi; done`)
+	ex.baseURL(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := startJobrun(t, db, "serve", "--addr", addr)
+	b := newBrowser(t)
+	base := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(srv.stderrString(), "listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %q", srv.stderrString())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.navigate(t, base+"/jobs/1")
+	waitStream(t, b, 15*time.Second, "live")
+	b.waitFor(t, 15*time.Second, `Number(document.getElementById('log').dataset.lastSeq) >= 300`, `document.getElementById('log').dataset.lastSeq`)
+	srv.cmd.Process.Signal(syscall.SIGTERM) // viewers get 1001 and reconnect
+	srv.wait(t)
+	waitStream(t, b, 15*time.Second, "reconnecting")
+	srv2 := startJobrun(t, db, "serve", "--addr", addr)
+	_ = srv2
+	waitStream(t, b, 60*time.Second, "ended")
+	checkComplete(t, b, db, 1)
 }

@@ -148,6 +148,14 @@ func runExec(c *cli.Context, io stdio) error {
 		Info:      stream.Info{App: "jobrun", Role: "exec", Version: version()},
 		Logger:    logger,
 		Heartbeat: heartbeat,
+		// The page's Cancel button: this process runs exactly one job.
+		Cancel: func(ctx context.Context, id jobs.ID) error {
+			if id != job.ID {
+				return fmt.Errorf("job %d is not run by this jobrun process: %w", id, jobs.ErrConflict)
+			}
+			r.Cancel()
+			return nil
+		},
 	}
 	httpSrv := &http.Server{
 		Handler:           stream.RestrictHost(routes(srv)),
