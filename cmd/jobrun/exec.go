@@ -42,6 +42,9 @@ func execCommand(io stdio) *cli.Command {
 			&cli.BoolFlag{Name: "pty", Usage: "run the command on a pseudo-terminal (one output stream, tty), so that tools draw their progress bars"},
 			&cli.IntFlag{Name: "cols", Usage: "with --pty: the terminal's width in `COLUMNS` (default: jobrun's terminal, or 80)"},
 			&cli.IntFlag{Name: "rows", Usage: "with --pty: the terminal's height in `ROWS` (default: jobrun's terminal, or 24)"},
+			serverFlag("report the job to the jobrun serve at `URL` instead of serving it here (default: the jobrun serve at --addr, if one answers there, unless --db or --standalone is given)"),
+			&cli.BoolFlag{Name: "standalone", Usage: "store and serve the job here even if a jobrun serve answers at --addr or JOBRUN_SERVER is set"},
+			&cli.DurationFlag{Name: "flush-timeout", Value: 30 * time.Second, Usage: "with a server: after the job ends, wait this long for the server to acknowledge everything"},
 		},
 		// Like env(1) and timeout(1), exec's own usage errors exit 125, so
 		// they cannot be mistaken for the command's exit status.
@@ -87,6 +90,15 @@ func runExec(c *cli.Context, io stdio) error {
 	sigpipe := make(chan os.Signal, 1)
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
+
+	// With a server, the job runs here and is reported there (agent.go).
+	server, err := execServer(c)
+	if err != nil {
+		return cli.Exit("exec: "+err.Error(), exitFailure)
+	}
+	if server != "" {
+		return runExecAgent(c, io, server, execJob{argv: argv, stdin: stdin, progress: mode, pty: pty})
+	}
 
 	heartbeat, err := heartbeatFromEnv()
 	if err != nil {

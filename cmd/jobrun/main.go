@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/stream"
 )
 
 func main() {
@@ -66,10 +68,12 @@ func newApp(io stdio) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			execCommand(io),
-			lsCommand(io),
-			logsCommand(io),
+			withRemote(lsCommand(io), func(c *cli.Context, cl *stream.Client) error { return remoteLs(c, io, cl) }),
+			withRemote(logsCommand(io), func(c *cli.Context, cl *stream.Client) error { return remoteLogsAction(c, io, cl) }),
 			serveCommand(io),
 			progressCommand(io),
+			pushCommand(io),
+			cancelCommand(io),
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
 )
 
@@ -19,11 +20,11 @@ func serveCommand(io stdio) *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve the dashboard, job pages, API and streams for every job in the database",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag(),
 			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `HOST:PORT`", EnvVars: []string{"JOBRUN_ADDR"}},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow listening on a non-loopback address without a token"},
-		},
+		}, agentFlags()...),
 		Action: func(c *cli.Context) error { return runServe(c, io) },
 	}
 }
@@ -46,6 +47,9 @@ func runServe(c *cli.Context, io stdio) error {
 	if err != nil {
 		return usageError("serve: %v", err)
 	}
+	if err := checkAgentFlags(c); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	ln, err := net.Listen("tcp", addr)
@@ -53,7 +57,7 @@ func runServe(c *cli.Context, io stdio) error {
 		return cli.Exit(fmt.Sprintf("serve: cannot listen on %s: %v", addr, err), exitFailure)
 	}
 	defer ln.Close()
-	db, err := openDB(c)
+	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout")})
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
@@ -72,13 +76,23 @@ func runServe(c *cli.Context, io stdio) error {
 		Logger:    logger,
 		Heartbeat: heartbeat,
 	}
-	f := startFront(ln, api, loopback, logger)
+	// Agents (exec --server) report their jobs at /api/ingest; cancel
+	// reaches them over that connection.
+	ingest := &stream.Ingest{Store: db, Hub: hub, Heartbeat: heartbeat,
+		AgentTimeout: c.Duration("agent-timeout"), Logger: logger}
+	api.Cancel = ingest.Cancel
+	f := startFront(ln, api, ingest, loopback, logger)
 	logger.Info("jobrun serve: listening", "url", "http://"+ln.Addr().String()+"/", "db", db.Path())
 
 	// Jobs run by local `jobrun exec` processes that died are noticed here
 	// too, so their viewers see them end.
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
+	expired := make(chan struct{})
+	go func() {
+		defer close(expired)
+		expireAgents(ctx, db, hub, c.Duration("lost-after"), logger)
+	}()
 	recovered := make(chan struct{})
 	go func() {
 		defer close(recovered)
@@ -107,6 +121,8 @@ func runServe(c *cli.Context, io stdio) error {
 	}
 	cancel()
 	<-recovered
+	<-expired
+	ingest.Close() // 1001: agents reconnect to the restarted server and resend
 	f.shutdown(5 * time.Second)
 	return nil
 }

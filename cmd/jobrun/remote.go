@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/stream"
+)
+
+// remoteClient returns a client for the server named by --server or
+// JOBRUN_SERVER, or nil when none is named.
+func remoteClient(c *cli.Context, cmd string) (*stream.Client, error) {
+	s := c.String("server")
+	if s == "" {
+		return nil, nil
+	}
+	server, err := normalizeServer(s)
+	if err != nil {
+		return nil, usageError("%s: %v", cmd, err)
+	}
+	return &stream.Client{BaseURL: server}, nil
+}
+
+// withRemote adds --server (and JOBRUN_SERVER) to cmd: when a server is
+// named, remote runs instead of cmd's own action, against that server's
+// API. A named server wins over --db.
+func withRemote(cmd *cli.Command, remote func(c *cli.Context, cl *stream.Client) error) *cli.Command {
+	cmd.Flags = append(cmd.Flags, serverFlag("work against the jobrun server at `URL` instead of the local database"))
+	local := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		cl, err := remoteClient(c, cmd.Name)
+		if err != nil {
+			return err
+		}
+		if cl == nil {
+			return local(c)
+		}
+		return remote(c, cl)
+	}
+	return cmd
+}
+
+// remoteError turns a failed request to a server into a CLI error: an
+// unknown job exits 1, anything else 125.
+func remoteError(cmd string, err error) error {
+	if errors.Is(err, jobs.ErrNotFound) {
+		return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), 1)
+	}
+	return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), exitFailure)
+}
+
+// remoteLs lists the server's jobs (GET /api/jobs).
+func remoteLs(c *cli.Context, io stdio, cl *stream.Client) error {
+	if c.NArg() > 0 {
+		return usageError("ls: unexpected argument %q", c.Args().First())
+	}
+	if n := c.Int("limit"); n < 1 || n > 1000 {
+		return usageError("ls: --limit must be 1..1000, not %d", n)
+	}
+	list, err := cl.Jobs(c.Context, c.Int("limit"), 0)
+	if err != nil {
+		return remoteError("ls", err)
+	}
+	if c.Bool("json") {
+		return json.NewEncoder(io.out).Encode(map[string]any{"jobs": list})
+	}
+	return printJobs(io, list, time.Now())
+}
+
+// remoteLogsAction checks logs' arguments as runLogs does, then runs
+// remoteLogs.
+func remoteLogsAction(c *cli.Context, sio stdio, cl *stream.Client) error {
+	if c.NArg() != 1 {
+		return usageError("logs: want exactly one JOB (an id or uid), got %d arguments", c.NArg())
+	}
+	ref, err := jobs.ParseRef(c.Args().First())
+	if err != nil {
+		return usageError("logs: %v", err)
+	}
+	only := jobs.Stream(c.String("stream"))
+	if only != "" && only != jobs.StreamStdout && only != jobs.StreamStderr && only != jobs.StreamTTY {
+		return usageError("logs: --stream must be stdout or stderr, not %q", only)
+	}
+	after := jobs.Seq(c.Int64("after"))
+	if after < 0 {
+		return usageError("logs: --after must not be negative")
+	}
+	return remoteLogs(c, sio, cl, ref, only, after)
+}
+
+// remoteLogs prints or follows a job of the server: the raw bytes from
+// /log, or the events from the stream (with --json, --after or -f), which
+// Client.Follow resumes by seq when the connection drops.
+func remoteLogs(c *cli.Context, sio stdio, cl *stream.Client, ref jobs.Ref, only jobs.Stream, after jobs.Seq) error {
+	ctx := c.Context
+	job, err := cl.Job(ctx, ref.String())
+	if err != nil {
+		return remoteError("logs", err)
+	}
+	follow := c.Bool("follow")
+	out := bufio.NewWriterSize(sio.out, 64<<10)
+	defer out.Flush()
+	if !follow && !c.Bool("json") && after == 0 {
+		body, err := cl.Log(ctx, ref.String(), only)
+		if err != nil {
+			return remoteError("logs", err)
+		}
+		defer body.Close()
+		if _, err := io.Copy(out, body); err != nil {
+			return cli.Exit(fmt.Sprintf("logs: %v", err), exitFailure)
+		}
+		return nil
+	}
+	if after > job.LastSeq {
+		return cli.Exit(fmt.Sprintf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq), exitFailure)
+	}
+	if after == job.LastSeq && (job.Status.Final() || !follow) {
+		if follow {
+			return exitStatus(job)
+		}
+		return nil
+	}
+	// Without -f, stop at the last event stored when we asked.
+	stop := job.LastSeq
+	errEnough := errors.New("enough")
+	w := eventWriter{out: out, only: only, json: c.Bool("json")}
+	var last *jobs.Event
+	err = cl.Follow(ctx, ref.String(), after, func(evs []jobs.Event) error {
+		if !follow && evs[len(evs)-1].Seq >= stop {
+			evs = evs[:stop-evs[0].Seq+1]
+		}
+		if err := w.write(evs); err != nil {
+			return errStdout
+		}
+		if follow {
+			out.Flush()
+		}
+		last = &evs[len(evs)-1]
+		if !follow && last.Seq >= stop {
+			return errEnough
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errEnough), errors.Is(err, errStdout):
+		return nil
+	case err != nil:
+		return remoteError("logs", err)
+	case !follow:
+		return nil
+	}
+	out.Flush()
+	if last == nil || last.Type != jobs.TypeExit {
+		// The stream ended where we started: the job had ended before.
+		if job, err = cl.Job(context.WithoutCancel(ctx), ref.String()); err != nil {
+			return remoteError("logs", err)
+		}
+		return exitStatus(job)
+	}
+	return exitStatus(jobs.Job{Status: last.Status, ExitCode: last.ExitCode})
+}
+
+// errStdout: our stdout went away (jobrun logs ... | head).
+var errStdout = errors.New("stdout closed")
