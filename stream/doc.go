@@ -36,7 +36,31 @@
 // each write is bounded by Server.WriteTimeout and each ping by
 // Heartbeat+WriteTimeout; a viewer that misses either is closed with 4429
 // (the close frame reaches it if it resumes reading soon; otherwise the
-// connection is torn down) and resumes with after=<last seq it saw>.
+// connection is torn down) and resumes with after=<last seq it saw>. An
+// event stream (SSE) bounds each write with the same WriteTimeout
+// (http.ResponseController.SetWriteDeadline) and is cut when it misses it;
+// the browser resumes with Last-Event-ID.
+//
+// # Transports
+//
+// The WebSocket stream, the event stream and the long poll all read a
+// Subscription (or, with collapse=1, a collapsedFeed around one), so they
+// deliver the same events in the same order; range reads page through
+// History and RangeReader. Collapse leaves out \r frames that a later
+// line event replaced, in the history only (seq <= the job's last seq
+// when the request came), deciding each event from at most
+// CollapseWindow events after it, so what is left out never depends on
+// how the history was paged (collapse.go states the rule).
+//
+// # Dashboard
+//
+// Publish marks a job in every JobWatch when it publishes the job's first
+// batch, a progress event or its exit; Poke (and the poller) marks all.
+// A JobWatch is a dirty set, so marking never blocks. One feed goroutine
+// per Server, alive while a dashboard is open, takes the marks at most
+// every DashboardInterval, reads the jobs, and merges the changed ones
+// into each connection's pending set (latest state per job), which the
+// connection's writer sends when it can.
 //
 // # Who closes what
 //
@@ -46,9 +70,12 @@
 // writer (the handler goroutine), a reader goroutine (client messages and
 // departure; after Accept the request context does not tell) and a pinger;
 // whichever ends the stream first sends the close frame, then the others
-// stop, and the handler waits for them. Server.Close closes every open
-// stream with 1001 and waits, because http.Server.Shutdown leaves hijacked
-// connections alone.
+// stop, and the handler waits for them. Event streams and long polls are
+// plain handlers with a context that Server.Close cancels. Server.Close
+// closes every open WebSocket with 1001, ends event streams and long
+// polls, stops the dashboard feed, and waits for all of them, because
+// http.Server.Shutdown leaves hijacked connections alone and would wait
+// for event streams forever.
 //
 // # Close codes
 //
@@ -60,6 +87,8 @@
 //	4409  after is beyond the job's last stored seq; start over with after=0
 //	4429  the viewer fell too far behind; resume with after=
 //
-// Plain HTTP requests get 400, 404 and 409 with a JSON body
-// {"error":"...","code":404}.
+// The dashboard stream (GET /api/stream) uses 1001, 1011, 4400 and 4429
+// the same way. Plain HTTP requests get 400, 404 and 409 with a JSON body
+// {"error":"...","code":404}, and 403, 415 (cancel from another site or
+// without a JSON body) and 503 (a stream opened after Server.Close).
 package stream

@@ -21,10 +21,25 @@ const (
 	CodeTooSlow  = 4429 // the viewer fell too far behind: resume with after=
 )
 
+// Errors of the HTTP transport itself, beside the jobs sentinels.
+var (
+	// errForbidden: a request that changes something came from another
+	// site (no same-origin Origin or Sec-Fetch-Site).
+	errForbidden = errors.New("forbidden")
+	// errMediaType: a request body that is not application/json.
+	errMediaType = errors.New("unsupported media type")
+)
+
 // statusCode maps an error to its HTTP status: the one place where domain
 // errors become statuses.
 func statusCode(err error) int {
 	switch {
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errShuttingDown):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, jobs.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, jobs.ErrInvalid):

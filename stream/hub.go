@@ -87,13 +87,17 @@ type Hub struct {
 	mu     sync.Mutex // guards topics and everything in them
 	topics map[jobs.ID]*topic
 
-	waiting  atomic.Int64  // subscribers waiting on topics this process does not publish
+	waiting  atomic.Int64  // subscribers waiting on topics this process does not publish, and JobWatches
 	pollWake chan struct{} // cap 1: wakes the idle poller
 	done     chan struct{} // closed by Close
 	stop     context.CancelFunc
 	ctx      context.Context
 	closing  sync.Once
 	wg       sync.WaitGroup
+
+	wmu     sync.Mutex // guards watches and their marks; taken after mu
+	watches map[*JobWatch]struct{}
+	nwatch  atomic.Int32 // len(watches), read without wmu by Publish
 }
 
 var _ jobs.Publisher = (*Hub)(nil)
@@ -176,6 +180,7 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.topicLocked(id)
+	first := !t.local
 	t.local = true
 	// Drop what was already published (a retried publish), so that the ring
 	// stays contiguous.
@@ -220,6 +225,9 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 	close(t.notify)
 	t.notify = make(chan struct{})
 	h.dropIfIdleLocked(t)
+	if h.nwatch.Load() > 0 && dashboardNews(first, events) {
+		h.markJob(id)
+	}
 }
 
 // dropIfIdleLocked forgets a topic that nobody needs any more: no
@@ -234,15 +242,18 @@ func (h *Hub) dropIfIdleLocked(t *topic) {
 // publish, so that it re-reads History: call it when another process may
 // have written. Jobs published here are not woken: their subscribers
 // already know the last seq.
+//
+// Poke also tells every JobWatch that any job may have changed.
 func (h *Hub) Poke() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, t := range h.topics {
 		if !t.local {
 			close(t.notify)
 			t.notify = make(chan struct{})
 		}
 	}
+	h.mu.Unlock()
+	h.markAll()
 }
 
 // Subscribe returns a subscription to job id that delivers every event

@@ -35,23 +35,32 @@ type JobLister interface {
 	Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error)
 }
 
-// Store is what Server reads: jobs, their events, and the job listing.
+// Store is what Server reads: jobs, their events, range reads, and the job
+// listing.
 type Store interface {
 	History
+	RangeReader
 	JobLister
 }
 
-// Server serves the job API under /api/: job metadata, raw logs and the
-// live WebSocket stream. Set the fields before the first request; the zero
-// value of each optional field means its documented default.
+// Server serves the job API under /api/: job metadata, raw logs, range
+// reads, the live streams (WebSocket, Server-Sent Events, long polling),
+// the dashboard stream and cancel. Set the fields before the first
+// request; the zero value of each optional field means its documented
+// default.
 type Server struct {
-	// Hub serves the stream; required.
+	// Hub serves the streams; required.
 	Hub *Hub
-	// Store answers job lookups, /log and the job listing. nil means the
-	// Hub's History, without a listing (GET /api/jobs answers 404).
+	// Store answers job lookups, /log, range reads and the job listing.
+	// nil means the Hub's History, without a listing (GET /api/jobs and
+	// /api/stream answer 404) and with range reads only if the History
+	// is also a RangeReader.
 	Store Store
-	// Cancel handles a {"type":"cancel"} stream message; nil answers that
-	// cancel is not available here.
+	// Cancel stops job id, which this process runs (POST
+	// /api/jobs/{ref}/cancel and the {"type":"cancel"} stream message);
+	// it is called only for jobs that are not finished. An error wrapping
+	// jobs.ErrConflict means the job is not running here (409). nil means
+	// this process runs no jobs: every cancel answers 409.
 	Cancel func(ctx context.Context, id jobs.ID) error
 	// Info is served at GET /api/info.
 	Info Info
@@ -61,8 +70,13 @@ type Server struct {
 	// array "[]" is sent, and the interval of protocol pings. Default 20 s.
 	Heartbeat time.Duration
 	// WriteTimeout bounds each stream message write; a viewer that does
-	// not take a message in time is closed with 4429. Default 10 s.
+	// not take a message in time is closed with 4429 (an event stream is
+	// cut). Default 10 s.
 	WriteTimeout time.Duration
+	// DashboardInterval is the shortest time between two updates of the
+	// dashboard stream (GET /api/stream), which coalesces a job's changes
+	// in between. Default 250 ms.
+	DashboardInterval time.Duration
 	// OriginPatterns lists cross origins allowed to open a stream (see
 	// websocket.AcceptOptions); the same origin is always allowed.
 	OriginPatterns []string
@@ -71,7 +85,8 @@ type Server struct {
 	mux     *http.ServeMux
 
 	mu     sync.Mutex
-	conns  map[*wsConn]struct{}
+	open   map[shutdowner]struct{} // open streams and the dashboard feed
+	feed   *jobsFeed               // nil while nobody watches the dashboard
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -88,6 +103,24 @@ func (s *Server) history() History {
 		return s.Store
 	}
 	return s.Hub.history
+}
+
+// ranges returns the RangeReader, or an error when there is none.
+func (s *Server) ranges() (RangeReader, error) {
+	if s.Store != nil {
+		return s.Store, nil
+	}
+	if rr, ok := s.Hub.history.(RangeReader); ok {
+		return rr, nil
+	}
+	return nil, fmt.Errorf("range reads are not available here: %w", jobs.ErrNotFound)
+}
+
+func (s *Server) dashboardInterval() time.Duration {
+	if s.DashboardInterval > 0 {
+		return s.DashboardInterval
+	}
+	return 250 * time.Millisecond
 }
 
 func (s *Server) heartbeat() time.Duration {
@@ -113,6 +146,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.HandleFunc("GET /api/jobs/{ref}", s.serveJob)
 		m.HandleFunc("GET /api/jobs/{ref}/log", s.serveLog)
 		m.HandleFunc("GET /api/jobs/{ref}/stream", s.serveStream)
+		m.HandleFunc("GET /api/jobs/{ref}/events", s.serveEvents)
+		m.HandleFunc("POST /api/jobs/{ref}/cancel", s.serveCancel)
+		m.HandleFunc("/api/jobs/{ref}/cancel", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			writeJSONError(w, http.StatusMethodNotAllowed, "cancel is a POST")
+		})
+		m.HandleFunc("GET /api/stream", s.serveDashboard)
 		m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
@@ -172,6 +212,18 @@ func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
 		list = []jobs.Job{}
 	}
 	writeJSON(w, jobsPage{Jobs: list})
+}
+
+// boolParam parses an optional flag: "1" or "true" is set; "", "0" or
+// "false" is not.
+func boolParam(v, name string) (bool, error) {
+	switch v {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s=%q: want 1 or 0: %w", name, v, jobs.ErrInvalid)
 }
 
 // intParam parses an optional integer query parameter within [lo, hi].

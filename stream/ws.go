@@ -23,9 +23,9 @@ const clientReadLimit = 64 << 10
 
 var heartbeatMsg = []byte("[]")
 
-// serveStream serves GET /api/jobs/{ref}/stream?after=SEQ.
+// serveStream serves GET /api/jobs/{ref}/stream?after=SEQ[&collapse=1].
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	j, after, err := s.streamRequest(r)
+	j, after, collapse, err := s.streamRequest(r)
 	if !isUpgrade(r) {
 		if err != nil {
 			s.writeError(w, r, err)
@@ -55,25 +55,40 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		wc.close(websocket.StatusNormalClosure, "job finished")
 		return
 	}
-	wc.run(j.ID, after)
+	wc.job = j.ID
+	wc.onMessage = wc.jobMessage
+	sub := s.Hub.Subscribe(j.ID, after)
+	defer sub.Close()
+	wc.run(s.Hub.newSource(sub, after, j.LastSeq, collapse))
 }
 
 // streamRequest validates a stream request: the job exists and after is a
 // seq it holds.
-func (s *Server) streamRequest(r *http.Request) (jobs.Job, jobs.Seq, error) {
-	after, err := intParam(r.URL.Query().Get("after"), "after", 0, 0, 1<<62)
+func (s *Server) streamRequest(r *http.Request) (j jobs.Job, after jobs.Seq, collapse bool, err error) {
+	q := r.URL.Query()
+	a, err := intParam(q.Get("after"), "after", 0, 0, 1<<62)
 	if err != nil {
-		return jobs.Job{}, 0, err
+		return jobs.Job{}, 0, false, err
 	}
-	j, err := s.lookup(r.Context(), r)
-	if err != nil {
-		return jobs.Job{}, 0, err
+	if collapse, err = boolParam(q.Get("collapse"), "collapse"); err != nil {
+		return jobs.Job{}, 0, false, err
 	}
-	if jobs.Seq(after) > j.LastSeq {
-		return jobs.Job{}, 0, fmt.Errorf("after %d is beyond the last stored seq %d; start over with after=0: %w",
+	if j, err = s.lookup(r.Context(), r); err != nil {
+		return jobs.Job{}, 0, false, err
+	}
+	if err := checkAfter(j, jobs.Seq(a)); err != nil {
+		return jobs.Job{}, 0, false, err
+	}
+	return j, jobs.Seq(a), collapse, nil
+}
+
+// checkAfter refuses a resume cursor beyond what the job holds.
+func checkAfter(j jobs.Job, after jobs.Seq) error {
+	if after > j.LastSeq {
+		return fmt.Errorf("after %d is beyond the last stored seq %d; start over with after=0: %w",
 			after, j.LastSeq, jobs.ErrConflict)
 	}
-	return j, jobs.Seq(after), nil
+	return nil
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -96,10 +111,11 @@ func (s *Server) closeFor(err error, doing string) (websocket.StatusCode, string
 	return code, strings.ToValidUTF8(why, "")
 }
 
-// wsConn is one open stream. Its handler goroutine writes; a reader
-// goroutine reads client messages and notices departure; a pinger sends
-// protocol pings. Whoever ends the stream first calls close, which sends
-// the close frame and then cancels ctx to stop the others.
+// wsConn is one open WebSocket (a job stream or the dashboard stream). Its
+// handler goroutine writes; a reader goroutine reads client messages and
+// notices departure; a pinger sends protocol pings. Whoever ends the
+// connection first calls close, which sends the close frame and then
+// cancels ctx to stop the others.
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
@@ -108,54 +124,31 @@ type wsConn struct {
 	once    sync.Once
 	closing atomic.Bool // close has begun: write no more data
 	wg      sync.WaitGroup
-	job     jobs.ID
-	remote  string // the viewer's address, for logs
+	job     jobs.ID // the job streamed, 0 for the dashboard
+	remote  string  // the viewer's address, for logs
+
+	// onMessage answers one client message (nil: no answer).
+	onMessage func(clientMessage) []byte
 }
 
 // register tracks c for Close; nil when the server is closed.
 func (s *Server) register(c *websocket.Conn, remote string) *wsConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, remote: remote}
-	if s.conns == nil {
-		s.conns = make(map[*wsConn]struct{})
+	if !s.track(wc) {
+		cancel()
+		return nil
 	}
-	s.conns[wc] = struct{}{}
-	s.wg.Add(1)
 	return wc
 }
 
 func (s *Server) unregister(wc *wsConn) {
 	wc.close(websocket.StatusGoingAway, "")
-	s.mu.Lock()
-	delete(s.conns, wc)
-	s.mu.Unlock()
-	s.wg.Done()
+	s.untrack(wc)
 }
 
-// Close closes every open stream with 1001 "server shutting down" (an
-// http.Server's Shutdown leaves hijacked connections alone) and waits for
-// their goroutines. Streams opened later are closed at once.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	conns := make([]*wsConn, 0, len(s.conns))
-	for wc := range s.conns {
-		conns = append(conns, wc)
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, wc := range conns {
-		wg.Go(func() { wc.close(websocket.StatusGoingAway, "server shutting down") })
-	}
-	wg.Wait()
-	s.wg.Wait()
-	return nil
-}
+// shutdown closes the connection for Server.Close.
+func (wc *wsConn) shutdown() { wc.close(websocket.StatusGoingAway, "server shutting down") }
 
 // close ends the stream with code; only the first call has an effect and
 // later calls wait for it. The close frame goes out before ctx is
@@ -188,21 +181,24 @@ func (wc *wsConn) tooSlow(why string) {
 	wc.close(CodeTooSlow, "viewer too slow; resume with after=<last seq seen>")
 }
 
-// run streams job id from after to the end, then closes.
-func (wc *wsConn) run(id jobs.ID, after jobs.Seq) {
-	wc.job = id
-	sub := wc.s.Hub.Subscribe(id, after)
-	defer sub.Close()
+// start starts the reader and the pinger; the handler waits for them
+// (wc.wg) before it returns.
+func (wc *wsConn) start() {
 	wc.c.SetReadLimit(clientReadLimit)
 	wc.wg.Add(2)
 	go wc.readLoop()
 	go wc.pingLoop()
+}
+
+// run streams src to the end of the job, then closes.
+func (wc *wsConn) run(src source) {
+	wc.start()
 	defer wc.wg.Wait()
 
 	hb := wc.s.heartbeat()
 	for {
 		ctx, cancel := context.WithTimeout(wc.ctx, hb)
-		b, err := sub.Next(ctx)
+		b, err := src.Next(ctx)
 		cancel()
 		var msg []byte
 		switch {
@@ -219,7 +215,7 @@ func (wc *wsConn) run(id jobs.ID, after jobs.Seq) {
 			wc.close(websocket.StatusGoingAway, "server shutting down")
 			return
 		default:
-			wc.close(wc.s.closeFor(err, fmt.Sprintf("job %d: next batch", id)))
+			wc.close(wc.s.closeFor(err, fmt.Sprintf("job %d: next batch", wc.job)))
 			return
 		}
 		err = wc.write(msg)
@@ -239,8 +235,8 @@ type clientMessage struct {
 }
 
 // readLoop reads viewer messages until the connection ends; its end
-// cancels the stream. After Accept, the request's context does not tell
-// that the client left: this loop does.
+// cancels the connection. After Accept, the request's context does not
+// tell that the client left: this loop does.
 func (wc *wsConn) readLoop() {
 	defer wc.wg.Done()
 	defer wc.cancel()
@@ -253,32 +249,55 @@ func (wc *wsConn) readLoop() {
 		if typ != websocket.MessageText || json.Unmarshal(p, &m) != nil {
 			m.Type = ""
 		}
-		if err := wc.handle(m); err != nil {
-			return
+		if wc.onMessage == nil {
+			continue
+		}
+		if answer := wc.onMessage(m); answer != nil {
+			if err := wc.write(answer); err != nil {
+				return
+			}
 		}
 	}
 }
 
-// handle answers one viewer message. Answers are out-of-band notices: an
-// array of one object without seq, which clients ignore unless they know
-// its type.
-func (wc *wsConn) handle(m clientMessage) error {
-	var notice string
+// notice is an out-of-band answer to a client message on a job stream: an
+// object without seq, which clients ignore unless they know its type.
+type notice struct {
+	Type    string `json:"type"`              // "notice" or "error"
+	Message string `json:"message,omitempty"` // type notice
+	Error   string `json:"error,omitempty"`   // type error
+	Code    int    `json:"code,omitempty"`    // type error: the HTTP status of the same failure
+}
+
+// jobMessage answers a message on a job stream, as an array of one notice
+// (stream messages are arrays): {"type":"cancel"} cancels the job like
+// POST /api/jobs/{ref}/cancel.
+func (wc *wsConn) jobMessage(m clientMessage) []byte {
+	var n notice
 	switch m.Type {
 	case "cancel":
-		if wc.s.Cancel == nil {
-			notice = "cancel is not available here"
-		} else if err := wc.s.Cancel(wc.ctx, wc.job); err != nil {
-			notice = "cancel failed: " + err.Error()
+		if err := wc.s.cancel(wc.ctx, wc.job); err != nil {
+			n = wc.s.errorNotice(err, "cancel job")
+		} else {
+			n = notice{Type: "notice", Message: "cancel requested"}
 		}
 	default:
-		notice = "unsupported message"
+		n = notice{Type: "error", Error: "unsupported message", Code: http.StatusBadRequest}
 	}
-	if notice == "" {
-		return nil
+	b, _ := json.Marshal([]notice{n})
+	return b
+}
+
+// errorNotice describes err as an error notice; internal errors are logged
+// and not shown.
+func (s *Server) errorNotice(err error, doing string) notice {
+	code := statusCode(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.logger().Error("stream: "+doing, "err", err)
+		msg = "internal error"
 	}
-	b, _ := json.Marshal([]map[string]string{{"type": "error", "error": notice}})
-	return wc.write(b)
+	return notice{Type: "error", Error: msg, Code: code}
 }
 
 // pingLoop sends a protocol ping every Heartbeat. A peer answers only

@@ -207,9 +207,9 @@ func TestClientMessages(t *testing.T) {
 
 	c := dial(t, ctx, base, "/api/jobs/1/stream")
 	for _, tc := range []struct{ send, want string }{
-		{`{"type":"hello"}`, `[{"error":"unsupported message","type":"error"}]`},
-		{`not json`, `[{"error":"unsupported message","type":"error"}]`},
-		{`{"type":"cancel"}`, `[{"error":"cancel is not available here","type":"error"}]`},
+		{`{"type":"hello"}`, `[{"type":"error","error":"unsupported message","code":400}]`},
+		{`not json`, `[{"type":"error","error":"unsupported message","code":400}]`},
+		{`{"type":"cancel"}`, `[{"type":"error","error":"job 1 is not run by this process; cancel it where it runs: conflict","code":409}]`},
 	} {
 		if err := c.Write(ctx, websocket.MessageText, []byte(tc.send)); err != nil {
 			t.Fatal(err)
