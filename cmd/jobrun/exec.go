@@ -202,10 +202,12 @@ wait:
 		cancel()
 	}
 	lingerServe(c.Duration("linger"), sigs)
+	// Streams first: Shutdown leaves WebSockets alone and would wait for
+	// event streams until its deadline.
+	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = httpSrv.Shutdown(ctx)
 	cancel()
-	srv.Close()
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http server", "err", err)
 	}
