@@ -250,7 +250,7 @@ flush:
 		fmt.Fprintf(io.err, "jobrun: job %s: "+format+"\n", append([]any{uid}, a...)...)
 	}
 	var refused *stream.CloseError
-	var httpRefused *stream.HTTPError
+	var httpErr *stream.HTTPError
 	switch {
 	case ferr == nil && job.Status.Final():
 		if err := sp.Remove(); err != nil {
@@ -258,12 +258,15 @@ flush:
 		}
 	case ferr == nil:
 		say("its end could not be stored; the spool %s is kept, and jobrun push will report the job as lost", sp.Path())
-	case errors.As(ferr, &refused) || errors.As(ferr, &httpRefused):
+	case errors.As(ferr, &refused):
 		to, err := sp.Shelve()
 		if err != nil {
 			to = sp.Path()
 		}
 		say("the server %s refused the job (%v); its output is kept in %s", server, ferr, to)
+	case errors.As(ferr, &httpErr):
+		say("NOT DELIVERED: the server %s refuses the connection (%v); the output is kept in %s for `jobrun push`",
+			server, ferr, sp.Path())
 	default:
 		say("NOT DELIVERED: the server %s has acknowledged seq %d of %d within %s; the rest is kept in %s, and `jobrun push` (or the next exec to this server) delivers it",
 			server, acked, job.LastSeq, c.Duration("flush-timeout"), sp.Path())

@@ -151,12 +151,11 @@ func deliverSpool(ctx context.Context, server, dir string, uid jobs.UID, timeout
 	_, res.id = ag.Acked()
 	ag.Close()
 	var ce *stream.CloseError
-	var he *stream.HTTPError
 	switch {
 	case werr == nil:
 		res.outcome = spoolDelivered
 		return res, sp.Remove()
-	case errors.As(werr, &ce) || errors.As(werr, &he):
+	case errors.As(werr, &ce): // refused for good; an HTTP refusal (a token) may be fixed
 		res.outcome = spoolRefused
 		if to, err := sp.Shelve(); err == nil {
 			res.path = to
