@@ -53,9 +53,15 @@ func nextJobs(t *testing.T, ctx context.Context, c *websocket.Conn) []jobs.Job {
 // waitJob reads "jobs" messages until one has job id with status st.
 func waitJob(t *testing.T, ctx context.Context, c *websocket.Conn, id jobs.ID, st jobs.Status) jobs.Job {
 	t.Helper()
+	return waitJobWith(t, ctx, c, id, func(j jobs.Job) bool { return j.Status == st })
+}
+
+// waitJobWith reads "jobs" messages until one has job id with ok(job).
+func waitJobWith(t *testing.T, ctx context.Context, c *websocket.Conn, id jobs.ID, ok func(jobs.Job) bool) jobs.Job {
+	t.Helper()
 	for {
 		for _, j := range nextJobs(t, ctx, c) {
-			if j.ID == id && j.Status == st {
+			if j.ID == id && ok(j) {
 				return j
 			}
 		}
@@ -86,8 +92,14 @@ func TestDashboardStream(t *testing.T) {
 	if j := waitJob(t, ctx, c, third.ID, jobs.StatusRunning); j.Name != "test" {
 		t.Errorf("new job %+v", j)
 	}
+	// Progress, published here.
+	for i, pct := range []float64{10, 42} {
+		commit(t, db, hub, running.ID, []jobs.Event{{Seq: jobs.Seq(i + 1), Time: time.Now(), Type: jobs.TypeProgress,
+			Progress: &jobs.Progress{Percent: pct, Message: "step"}}})
+	}
+	waitJobWith(t, ctx, c, running.ID, func(j jobs.Job) bool { return j.Progress != nil && j.Progress.Percent == 42 })
 	// The end of a job, published here.
-	commit(t, db, hub, running.ID, append(lines(1, 3), exitEvent(4)))
+	commit(t, db, hub, running.ID, append(lines(3, 3), exitEvent(6)))
 	if j := waitJob(t, ctx, c, running.ID, jobs.StatusSucceeded); j.ExitCode == nil || *j.ExitCode != 0 {
 		t.Errorf("ended job %+v", j)
 	}
