@@ -37,7 +37,8 @@ func needChromium(t testing.TB) string {
 }
 
 // browser is one tab of a headless Chromium with a fresh profile. Page
-// exceptions (uncaught errors, unhandled rejections) fail the test.
+// exceptions (uncaught errors, unhandled rejections) and Content-Security-
+// Policy violations fail the test.
 type browser struct {
 	ctx context.Context // the tab; actions run on contexts derived from it
 
@@ -107,7 +108,9 @@ func watch(t testing.TB, ctx context.Context, cancel context.CancelFunc) *browse
 			if err != nil {
 				return
 			}
-			if m.IsException() {
+			// Exceptions, and anything the Content-Security-Policy refused
+			// (the pages must work under it).
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") || strings.HasPrefix(m.Text, "Refused to") {
 				b.mu.Lock()
 				b.exceptions = append(b.exceptions, m.String())
 				b.mu.Unlock()

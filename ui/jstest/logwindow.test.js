@@ -233,3 +233,16 @@ test('a stale answer (a reopen happened meanwhile) is ignored', async () => {
   assert.equal(w.row(0).line, 1);
   contiguousLines(w);
 });
+
+test('showLine expands the groups that hide a line', async () => {
+  const texts = ['::group::build', 'compiling', 'linking', '::endgroup::', 'done'];
+  const evs = texts.map((t, i) => ({ seq: i + 1, time: 't', type: 'line', stream: 'stdout', line: i + 1, text: t, eol: '\n' }));
+  const w = new LogWindow({ fetchEvents: async () => evs });
+  await w.openTail();
+  assert.equal(w.indexOfLine(3), -1, 'hidden in a collapsed group');
+  const v = w.showLine(3);
+  assert.equal(w.row(v).text, 'linking');
+  assert.deepEqual(rowLines(w), [1, 2, 3, 5]);
+  assert.equal(w.showLine(4), -1, 'a marker stays hidden');
+  assert.equal(w.showLine(99), -1);
+});

@@ -176,8 +176,16 @@ function onFollow({ following, newLines }) {
 /** Starts (or restarts, after a 4409) the log and the stream. */
 async function openLog(target) {
   view.ready = false; // no loads on scroll until the new window is positioned
-  if (target) await win.openAtLine(target.line);
-  else await win.openTail();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (target) await win.openAtLine(target.line);
+      else await win.openTail();
+      break;
+    } catch (e) {
+      $('conn').textContent = `cannot load the log (${e.message}); retrying…`;
+      await new Promise((r) => setTimeout(r, Math.min(10000, 500 * 2 ** attempt)));
+    }
+  }
   if (target) await view.goToLine(target.line, target.stream);
   else view.scrollToBottom();
   view.ready = true;
@@ -214,7 +222,13 @@ async function search(dir) {
   let v = win.find(q, from, dir);
   if (v < 0) {
     found.textContent = 'searching…';
-    const hit = await win.scan(q, dir);
+    let hit = null;
+    try {
+      hit = await win.scan(q, dir);
+    } catch (e) {
+      found.textContent = `search failed: ${e.message}`;
+      return;
+    }
     if (hit) {
       await view.goToLine(hit.line);
       v = win.find(q, dir > 0 ? win.indexOfLine(hit.line) - 1 : win.indexOfLine(hit.line) + 1, dir);

@@ -146,12 +146,22 @@ export class LogView {
       const res = await fn();
       if (this.following && this.win.attached) this.scrollToBottom();
       else this._restore(anchor);
+      delete this.el.dataset.error;
       return res;
+    } catch (e) {
+      this._failed(e);
+      return undefined;
     } finally {
       this.busy--;
       this._busyAttr();
       this.schedule();
     }
+  }
+
+  /** A page load failed (the server is unreachable): say so and try again soon. */
+  _failed(e) {
+    this.el.dataset.error = String(e?.message || e);
+    setTimeout(() => this.schedule(), 2000);
   }
 
   /** Notes a window operation in data-ops (the last few), for tests and debugging. */
@@ -224,17 +234,20 @@ export class LogView {
    */
   async goToLine(line, stream) {
     this._pause();
-    let v = this.win.indexOfLine(line, stream);
+    let v = this.win.showLine(line, stream);
     if (v < 0) {
       this.busy++;
       this._busyAttr();
       try {
         await this.win.openAtLine(line);
+      } catch (e) {
+        this._failed(e);
+        return false;
       } finally {
         this.busy--;
         this._busyAttr();
       }
-      v = this.win.indexOfLine(line, stream);
+      v = this.win.showLine(line, stream);
     }
     if (v < 0) {
       this.render();
@@ -382,6 +395,8 @@ export class LogView {
         if (!win.atStart) win.before = Math.max(0, target - v);
         this._scrollToVirtual((win.before + v) * this.rowH - offset);
       }
+    } catch (e) {
+      this._failed(e);
     } finally {
       this.busy--;
       this._busyAttr();

@@ -204,6 +204,20 @@ export class LogWindow {
     return stream ? -1 : other;
   }
 
+  /**
+   * Like indexOfLine, but finds the line in the held rows even inside a
+   * collapsed group, and expands the groups around it.
+   */
+  showLine(line, stream) {
+    const v = this.indexOfLine(line, stream);
+    if (v >= 0) return v;
+    let i = this.model.findLine(line, stream);
+    if (i < 0 && !stream) i = this.model.findLine(line);
+    if (i < 0) return -1;
+    this.reveal(i);
+    return this.view.indexOf(i);
+  }
+
   /** Whether line `line` falls inside the window's line range. */
   holdsLine(line) {
     const a = this._edgeLine(0);
