@@ -97,12 +97,6 @@ type recStream struct {
 	directive bool            // the open segment is a directive: mark its other pieces too
 }
 
-// maxProgressSegment bounds the bytes of a segment (a line or a
-// "\r"-segment) that arrives in several pieces and is parsed whole for
-// progress; a longer one is not parsed. Progress displays and directives
-// fit on a terminal line.
-const maxProgressSegment = 4 << 10
-
 func newRecorder(store Store, pub Publisher, log *slog.Logger, say func(string, ...any), id ID,
 	ctx context.Context, flushAfter, storeRetry time.Duration) *recorder {
 	r := &recorder{
@@ -118,16 +112,6 @@ func newRecorder(store Store, pub Publisher, log *slog.Logger, say func(string, 
 	r.ptimer = time.NewTimer(time.Hour)
 	r.ptimer.Stop()
 	return r
-}
-
-// setProgress gives the streams their parsers (nil: off) and sets the
-// least time between two progress events. Called before run.
-func (r *recorder) setProgress(parsers [2]*ProgressParser, interval time.Duration) {
-	for i, p := range parsers {
-		r.streams[i].parser = p
-	}
-	r.coal.Interval = interval
-	r.noCoalesce = interval < 0
 }
 
 // commitResult is the commit goroutine's answer to one batch. retrying
@@ -321,80 +305,6 @@ func (r *recorder) add(i int, pieces []piece, t time.Time) {
 			r.offerProgress(pr, t)
 		}
 	}
-}
-
-// progressLine returns the bytes to parse for progress when piece pc is
-// emitted, if any. Progress is found per segment: a line or a
-// "\r"-segment. Most segments come whole in one piece. A segment cut into
-// fragments (no terminator for FlushAfter, as a bar drawn after its "\r"
-// waits for its next redraw) is parsed as it grows: each fragment with
-// the fragments before it, so that a slow bar shows at once; the
-// terminator alone is not parsed again.
-func (st *recStream) progressLine(pc piece) (line []byte, parse bool) {
-	ends := pc.EOL != ""
-	switch {
-	case st.segSkip:
-	case len(st.seg) == 0:
-		line, parse = pc.Data, true
-		if !ends {
-			if len(pc.Data) <= maxProgressSegment {
-				st.seg = append(st.seg, pc.Data...)
-			} else {
-				st.segSkip = true
-			}
-		}
-	case len(pc.Data) == 0:
-	case len(st.seg)+len(pc.Data) > maxProgressSegment:
-		st.segSkip = true
-	default:
-		st.seg = append(st.seg, pc.Data...)
-		line, parse = st.seg, true
-	}
-	if ends {
-		st.seg, st.segSkip = st.seg[:0], false
-	}
-	return line, parse
-}
-
-// offerProgress hands a value found at t to the coalescer: it becomes an
-// event now, right after the line event it was found in, or is held back
-// until the coalescer's deadline (progressDue), a later value, or the end.
-func (r *recorder) offerProgress(p Progress, t time.Time) {
-	if r.noCoalesce || r.coal.Offer(p, t) {
-		r.pushProgress(p, t)
-		return
-	}
-	if d, ok := r.coal.Deadline(); ok && !r.parmed {
-		r.ptimer.Reset(max(0, time.Until(d)))
-		r.parmed = true
-	}
-}
-
-// progressDue handles the progress timer: the held value, if it is due,
-// becomes an event after the events queued so far.
-func (r *recorder) progressDue() {
-	if r.failed || r.exit != nil {
-		return
-	}
-	now := time.Now()
-	if p, ok := r.coal.Due(now); ok {
-		r.pushProgress(p, now)
-		return
-	}
-	if d, ok := r.coal.Deadline(); ok {
-		r.ptimer.Reset(max(0, d.Sub(now)))
-		r.parmed = true
-	}
-}
-
-// pushProgress queues a progress event.
-func (r *recorder) pushProgress(p Progress, t time.Time) {
-	if t.Before(r.last) {
-		t = r.last
-	}
-	r.last = t
-	r.seq++
-	r.pending.push(Event{Seq: r.seq, Time: t, Type: TypeProgress, Progress: &p})
 }
 
 // finish flushes both streams and queues the exit event.

@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -504,66 +501,4 @@ func (run *Run) sendExit(t time.Time) {
 	run.rec.in <- chunk{exit: &Event{Time: t, Type: TypeExit, Status: run.result.Status,
 		ExitCode: &code, Signal: run.result.Signal}}
 	close(run.rec.in)
-}
-
-// progressParsers returns a parser per stream, or none when progress is
-// off.
-func (r *Runner) progressParsers() ([2]*ProgressParser, error) {
-	p, err := NewProgressParser(r.Progress, r.ProgressRegex)
-	if err != nil || p.Mode == ProgressOff {
-		return [2]*ProgressParser{}, err
-	}
-	return [2]*ProgressParser{p, {Mode: p.Mode, Regex: p.Regex}}, nil
-}
-
-// jobDir checks the working directory and returns it absolute.
-func jobDir(dir string) (string, error) {
-	if dir == "" {
-		return os.Getwd()
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return "", fmt.Errorf("directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("directory %s: not a directory: %w", dir, ErrInvalid)
-	}
-	return filepath.Abs(dir)
-}
-
-// childEnv is the child's environment: env without jobrun's secrets
-// (JOBRUN_TOKEN*) and with the job's identity.
-func childEnv(env []string, id ID, uid UID) []string {
-	out := make([]string, 0, len(env)+2)
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "JOBRUN_TOKEN") || name == "JOBRUN_JOB_ID" || name == "JOBRUN_JOB_UID" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "JOBRUN_JOB_ID="+strconv.FormatInt(int64(id), 10), "JOBRUN_JOB_UID="+string(uid))
-}
-
-// startFailure maps a failure to start the command to the exit code a
-// shell would give and a message.
-func startFailure(err error) (int, string) {
-	switch {
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		return 127, "command not found"
-	case errors.Is(err, fs.ErrPermission):
-		return 126, "permission denied"
-	case errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
-		var errno syscall.Errno
-		errors.As(err, &errno)
-		return 126, "cannot execute: " + errno.Error()
-	}
-	return 125, err.Error()
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
