@@ -558,6 +558,12 @@ func TestPagePhoneLayoutAndLabels(t *testing.T) {
 		if bad := eval[[]string](t, b, unnamedControls); len(bad) > 0 {
 			t.Errorf("%s: controls without an accessible name: %q", page, bad)
 		}
+		if ext := eval[[]string](t, b, `performance.getEntriesByType('resource').map((e) => e.name).filter((u) => !u.startsWith(location.origin + '/'))`); len(ext) > 0 {
+			t.Errorf("%s made requests to other origins: %q", page, ext)
+		}
+		if n := eval[int](t, b, `performance.getEntriesByType('resource').length`); n < 3 {
+			t.Errorf("%s: only %d resources seen; the check above would prove nothing", page, n)
+		}
 	}
 	if got := eval[string](t, b, `document.getElementById('progress').value + ' ' + document.getElementById('percent').textContent + ' ' + document.getElementById('pmessage').textContent`); got != "40 40% halfway there" {
 		t.Errorf("job header progress %q", got)
