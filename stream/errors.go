@@ -48,6 +48,10 @@ func statusCode(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, jobs.ErrTooSlow):
 		return http.StatusTooManyRequests
+	case errors.Is(err, jobs.ErrGone):
+		return http.StatusGone
+	case errors.Is(err, jobs.ErrMismatch):
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }
@@ -64,6 +68,10 @@ func closeCode(err error) websocket.StatusCode {
 		return CodeConflict
 	case errors.Is(err, jobs.ErrTooSlow):
 		return CodeTooSlow
+	case errors.Is(err, jobs.ErrGone):
+		return CodeGone // ingest only
+	case errors.Is(err, jobs.ErrMismatch):
+		return CodeMismatch // ingest only
 	}
 	return websocket.StatusInternalError
 }
@@ -79,6 +87,10 @@ func sentinelFor(code int) error {
 		return jobs.ErrConflict
 	case http.StatusTooManyRequests, CodeTooSlow:
 		return jobs.ErrTooSlow
+	case http.StatusGone, CodeGone:
+		return jobs.ErrGone
+	case http.StatusUnprocessableEntity, CodeMismatch:
+		return jobs.ErrMismatch
 	}
 	return nil
 }

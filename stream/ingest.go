@@ -249,19 +249,9 @@ func (ic *ingestConn) closeErr(err error, doing string) {
 	ic.close(code, why)
 }
 
-// closeReason is the close code and reason for an ingest error: the
-// stream endpoint's codes (closeCode), plus the two that only ingest
-// meets.
+// closeReason is the close code and reason for an ingest error.
 func closeReason(err error) (websocket.StatusCode, string) {
-	var code websocket.StatusCode
-	switch {
-	case errors.Is(err, jobs.ErrGone):
-		code = CodeGone
-	case errors.Is(err, jobs.ErrMismatch):
-		code = CodeMismatch
-	default:
-		code = closeCode(err)
-	}
+	code := closeCode(err)
 	why := err.Error()
 	if len(why) > 120 { // a close frame holds at most 123 bytes of reason
 		why = why[:120]

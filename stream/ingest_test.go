@@ -416,7 +416,7 @@ func TestAgentCancelAndRefusal(t *testing.T) {
 	ag2.Start(j)
 	err := ag2.Wait(testCtx(t), 3)
 	var ce *stream.CloseError
-	if !errors.As(err, &ce) || ce.Code != stream.CodeGone {
+	if !errors.As(err, &ce) || ce.Code != stream.CodeGone || !errors.Is(err, jobs.ErrGone) {
 		t.Errorf("Wait after the job was lost: %v, want a 4410 CloseError", err)
 	}
 }

@@ -286,6 +286,10 @@ func TestAgentLostAfter(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	startServeAt(t, db, addr, "--agent-timeout", "300ms", "--lost-after", "1s")
+	// serve refuses an agent timeout shorter than two heartbeats.
+	if _, code := jobrunOutput(t, db, "serve", "--addr", freeAddr(t), "--agent-timeout", "150ms"); code != 2 {
+		t.Errorf("serve --agent-timeout 150ms with 100ms heartbeats: exit %d, want 2", code)
+	}
 
 	ex := startJobrun(t, db, "exec", "-q", "--server", base, "--", "sh", "-c", `echo hi; sleep 60`)
 	waitFor(t, func() bool { j, ok := getJob(t, base, "1"); return ok && j.LastSeq >= 1 })
@@ -306,6 +310,38 @@ func TestAgentLostAfter(t *testing.T) {
 	}
 	if j, _ := getJob(t, base, "1"); j.Status != jobs.StatusLost || j.LastSeq != 2 {
 		t.Errorf("the refused agent changed the lost job: %+v", j)
+	}
+}
+
+// An exec --server killed with kill -9 leaves its spool; push ends the
+// job there as lost and delivers it.
+func TestAgentKilledThenPush(t *testing.T) {
+	spool := agentEnv(t)
+	db := filepath.Join(t.TempDir(), "server.db")
+	addr := freeAddr(t)
+	base := "http://" + addr
+	ex := startJobrun(t, db, "exec", "-q", "--server", base, "--", "sh", "-c", "echo before; exec sleep 60")
+	waitFor(t, func() bool { return strings.Contains(ex.stderrString(), "cannot be reached yet") })
+	ex.cmd.Process.Signal(syscall.SIGKILL)
+	ex.wait(t)
+	if left := spoolFiles(t, spool); len(left) != 1 {
+		t.Fatalf("spools after kill -9: %v, want one", left)
+	}
+
+	startServeAt(t, db, addr)
+	out, code := jobrunOutput(t, db, "push")
+	if code != 0 {
+		t.Fatalf("push exit %d: %s", code, out)
+	}
+	j, ok := getJob(t, base, "1")
+	if !ok || j.Status != jobs.StatusLost || j.ExitCode != nil {
+		t.Fatalf("pushed job = %+v, want lost with a null exit code", j)
+	}
+	if got := string(getLog(t, base, "1")); got != "before\n" {
+		t.Errorf("pushed log = %q, want %q", got, "before\n")
+	}
+	if left := spoolFiles(t, spool); len(left) != 0 {
+		t.Errorf("spools left after push: %v", left)
 	}
 }
 

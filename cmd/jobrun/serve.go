@@ -47,7 +47,7 @@ func runServe(c *cli.Context, io stdio) error {
 	if err != nil {
 		return usageError("serve: %v", err)
 	}
-	if err := checkAgentFlags(c); err != nil {
+	if err := checkAgentFlags(c, heartbeat); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -23,11 +23,17 @@ func agentFlags() []cli.Flag {
 	}
 }
 
-// checkAgentFlags validates agentFlags.
-func checkAgentFlags(c *cli.Context) error {
+// checkAgentFlags validates agentFlags. Agents send a heartbeat every
+// heartbeat (0: the default 20 s), so a shorter agent timeout would show
+// connected agents as unreachable.
+func checkAgentFlags(c *cli.Context, heartbeat time.Duration) error {
+	if heartbeat <= 0 {
+		heartbeat = 20 * time.Second
+	}
 	timeout, lost := c.Duration("agent-timeout"), c.Duration("lost-after")
-	if timeout < 100*time.Millisecond {
-		return usageError("serve: --agent-timeout %s is too short (at least 100ms)", timeout)
+	if timeout < 2*heartbeat {
+		return usageError("serve: --agent-timeout %s is too short: agents send a heartbeat every %s, so give them at least %s",
+			timeout, heartbeat, 2*heartbeat)
 	}
 	if lost < timeout {
 		return usageError("serve: --lost-after %s is shorter than --agent-timeout %s", lost, timeout)
