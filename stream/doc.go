@@ -62,6 +62,23 @@
 // into each connection's pending set (latest state per job), which the
 // connection's writer sends when it can.
 //
+// # Agents
+//
+// Ingest (GET /api/ingest) takes jobs that agents (jobrun exec --server)
+// run elsewhere. Each connection reports one job: it registers the job by
+// its uid (the store makes a retried hello the same job), then for each
+// events message the store appends what follows its last seq and checks
+// that what it already holds is resent unchanged, the appended events are
+// published to the Hub after the commit, and only then acknowledged. So
+// an ack means committed, and a publish means committed too: the agent
+// may forget what was acknowledged, and viewers never see what the store
+// does not hold. Agent is the other side: it reads the job from the
+// agent's spool (a History of its own, through a private Hub that the
+// runner publishes to), sends what the server lacks, and reconnects with
+// backoff until the exit is acknowledged; what is not acknowledged is
+// simply read from the spool again. Ingest.Cancel writes a cancel on the
+// job's agent connections.
+//
 // # Who closes what
 //
 // The Hub owns its goroutines, the poller and the History reads ahead:
@@ -88,7 +105,10 @@
 //	4429  the viewer fell too far behind; resume with after=
 //
 // The dashboard stream (GET /api/stream) uses 1001, 1011, 4400 and 4429
-// the same way. Plain HTTP requests get 400, 404 and 409 with a JSON body
+// the same way. The ingest endpoint uses 1001, 1009, 1011, 4400 and 4409
+// too, and 4408 (agent silent), 4410 (the job was ended as lost) and 4422
+// (a resent seq differs from the stored event); Ingest.Close closes every
+// agent connection with 1001 and waits. Plain HTTP requests get 400, 404 and 409 with a JSON body
 // {"error":"...","code":404}, and 403, 415 (cancel from another site or
 // without a JSON body) and 503 (a stream opened after Server.Close).
 package stream
