@@ -30,6 +30,13 @@ var progressDialects = []struct{ line, want string }{
 	{"done\n", ""},
 }
 
+// progressFragWrites are child mode "progressfrag"'s writes, and
+// progressFragEvents how many events the log has after each.
+var (
+	progressFragWrites = []string{"\r45%", "\r67%", "\n", "::progress 90 almost", "\n"}
+	progressFragEvents = []int{3, 6, 7, 9, 10}
+)
+
 // progressChild is child modes "progress..." (see the tests below).
 func progressChild(mode string) int {
 	out := bufio.NewWriter(os.Stdout)
@@ -44,9 +51,12 @@ func progressChild(mode string) int {
 	case "progressfrag":
 		// A bar drawn after its "\r", as most tools draw it: each value is
 		// a fragment until the next redraw. Then a directive in two writes.
-		for _, s := range []string{"\r45%", "\r67%", "\n", "::progress 90 almost", "\n"} {
+		// Each write waits for a line on stdin: the test sends it once the
+		// previous write is stored, flushed as a fragment.
+		in := bufio.NewReader(os.Stdin)
+		for _, s := range progressFragWrites {
 			os.Stdout.WriteString(s)
-			time.Sleep(150 * time.Millisecond) // longer than the test's FlushAfter
+			in.ReadString('\n')
 		}
 	case "progressbar":
 		// 9,999 redraws as fast as the pipe takes them, ending at 99.99%:
@@ -191,7 +201,18 @@ func TestRunProgressModes(t *testing.T) {
 func TestRunProgressFragments(t *testing.T) {
 	ctx := testCtx(t)
 	db := openDB(t)
-	run := start(ctx, t, &jobs.Runner{Store: db, FlushAfter: 30 * time.Millisecond, ProgressInterval: -1}, "progressfrag")
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inR.Close()
+	defer inW.Close()
+	run := start(ctx, t, &jobs.Runner{Store: db, Stdin: inR, FlushAfter: 20 * time.Millisecond, ProgressInterval: -1}, "progressfrag")
+	for i, n := range progressFragEvents {
+		waitFor(ctx, t, db, run.Job().ID, fmt.Sprintf("%d events after write %q", n, progressFragWrites[i]),
+			func(evs []jobs.Event) bool { return len(evs) >= n })
+		inW.WriteString("\n")
+	}
 	wait(ctx, t, run)
 	evs := allEvents(ctx, t, db, run.Job().ID)
 	checkLog(t, evs)

@@ -191,9 +191,12 @@ func TestProgressCommandInJob(t *testing.T) {
 // TestLogsFollowProgressBar: on a terminal, logs -f keeps a progress bar
 // under the output; progress events are never written as output.
 func TestLogsFollowProgressBar(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "jobrun.db")
-	script := `echo one; echo "::progress 50 half way"; sleep 0.5; echo two; echo "::progress 100"; sleep 0.5; echo three`
-	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c", script)
+	dir := t.TempDir()
+	db, gate := filepath.Join(dir, "jobrun.db"), filepath.Join(dir, "gate")
+	// The job waits at 50% until the test has seen the bar.
+	script := `echo one; echo "::progress 50 half way"; while [ ! -e "$0" ]; do sleep 0.02; done
+echo two; echo "::progress 100"; sleep 0.3; echo three`
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c", script, gate)
 	p.baseURL(t)
 
 	ptmx, tty, err := pty.Open()
@@ -215,6 +218,10 @@ func TestLogsFollowProgressBar(t *testing.T) {
 		io.Copy(&screen, ptmx) // ends with EIO when logs exits
 		close(copied)
 	}()
+	waitFor(t, func() bool { return strings.Contains(screen.String(), "50% · half way") })
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("logs -f: %v; screen %q", err, screen.String())
 	}
