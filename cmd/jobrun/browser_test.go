@@ -494,6 +494,9 @@ func TestPageMillionLines(t *testing.T) {
 	if cls := eval[string](t, b, rowWith(1234)+`.className`); !strings.Contains(cls, "hl") {
 		t.Errorf("#L1234 row class %q, want it highlighted", cls)
 	}
+	if total := eval[int](t, b, `Number(document.getElementById('log').dataset.total)`); total != 1000000 {
+		t.Errorf("opened at #L1234: virtual rows %d, want 1000000 (the scrollbar covers the whole log)", total)
+	}
 	// Another link on the same page: a hash change.
 	eval[bool](t, b, `(() => { location.hash = '#L654321'; return true; })()`)
 	b.waitFor(t, 20*time.Second, visible(654321), state)

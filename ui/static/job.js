@@ -309,6 +309,13 @@ async function main() {
   win = new LogWindow({ fetchEvents, pageSize: 1000 });
   win.lastLine = job.last_line || 0;
   win.lastJobSeq = job.last_seq || 0;
+  if (!job.last_line && job.last_seq > 0) {
+    // The job's last line number sizes the scrollbar of a window opened
+    // elsewhere (#L links): the last few events tell it.
+    try {
+      for (const ev of await fetchEvents({ tail: 8 })) if (ev.type === 'line' && ev.line > win.lastLine) win.lastLine = ev.line;
+    } catch { /* the window's own lines will do */ }
+  }
   view = new LogView({ scroller: $('log'), win, onFollow });
   await openLog(parseHash());
   tick(); // the chart, from the progress events just loaded
