@@ -49,7 +49,8 @@ func (p *progressRow) estimate() jobs.ProgressEstimate {
 }
 
 // jobProgress is the job's JSON progress, nil when it never reported any.
-// The ETA is given only while the job runs.
+// The ETA is given only while the job runs and its progress is in state
+// normal.
 func (p *progressRow) jobProgress(status jobs.Status) *jobs.JobProgress {
 	if !p.percent.Valid || !p.time.Valid {
 		return nil
@@ -63,7 +64,7 @@ func (p *progressRow) jobProgress(status jobs.Status) *jobs.JobProgress {
 		r := roundTo(e.Rate, 1e6)
 		jp.Rate = &r
 	}
-	if !status.Final() {
+	if !status.Final() && jp.State == jobs.ProgressStateNormal {
 		if eta, ok := e.ETA(); ok {
 			s := roundTo(eta.Seconds(), 1e3)
 			jp.ETASeconds = &s

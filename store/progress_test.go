@@ -102,6 +102,14 @@ func TestProgressETA(t *testing.T) {
 	if math.Abs(*p.Rate-2) > 1e-6 || math.Abs(*p.ETASeconds-40) > 1e-3 {
 		t.Errorf("rate %v eta %v, want 2%%/s and 40s at 20%%", *p.Rate, *p.ETASeconds)
 	}
+	// No ETA while the progress is indeterminate (or paused, or failing).
+	busy := progressAt(seq, 10.5, 20, "")
+	busy.Progress.State = jobs.ProgressStateIndeterminate
+	appendEvents(t, db, j.ID, []jobs.Event{busy})
+	seq++
+	if p := getJob(t, db, j.ID).Progress; p.ETASeconds != nil || p.State != "indeterminate" {
+		t.Errorf("indeterminate: eta %v state %s, want no ETA", p.ETASeconds, p.State)
+	}
 	// A lower value starts a new estimate: no ETA until it has history.
 	appendEvents(t, db, j.ID, []jobs.Event{progressAt(seq, 11, 1, "again")})
 	seq++

@@ -123,7 +123,12 @@ func (b *progressBar) text(width int) string {
 	return clipColumns(s.String(), width)
 }
 
+// eta is the estimated seconds left, while the progress is in state
+// normal.
 func (b *progressBar) eta() (float64, bool) {
+	if st := b.p.State; st != "" && st != jobs.ProgressStateNormal {
+		return 0, false
+	}
 	if d, ok := b.est.ETA(); ok {
 		return d.Seconds(), true
 	}
