@@ -28,10 +28,15 @@ type Client struct {
 	// MinBackoff and MaxBackoff bound the wait before reconnecting a
 	// stream (doubling, with jitter). Defaults 100 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
+	// DeadAfter is how long a stream may deliver neither events nor
+	// heartbeats before Follow takes the connection for dead (laptop sleep,
+	// a half-open TCP connection) and reconnects. Default 45 s: a little
+	// over two of the server's 20 s heartbeats.
+	DeadAfter time.Duration
 }
 
 // clientMessageLimit bounds one stream message the client accepts; the
-// server's messages are about 1 MiB.
+// server's messages are about 2 MiB.
 const clientMessageLimit = 64 << 20
 
 func (c *Client) httpClient() *http.Client {
@@ -147,8 +152,14 @@ func (c *Client) followOnce(ctx context.Context, ref string, last *jobs.Seq, fn 
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(clientMessageLimit)
+	deadAfter := c.DeadAfter
+	if deadAfter <= 0 {
+		deadAfter = 45 * time.Second
+	}
 	for {
-		_, p, err := conn.Read(ctx)
+		rctx, cancel := context.WithTimeout(ctx, deadAfter)
+		_, p, err := conn.Read(rctx)
+		cancel()
 		if err != nil {
 			switch code := websocket.CloseStatus(err); code {
 			case websocket.StatusNormalClosure:
@@ -160,7 +171,10 @@ func (c *Client) followOnce(ctx context.Context, ref string, last *jobs.Seq, fn 
 				errors.As(err, &ce)
 				return true, fmt.Errorf("follow job %s: %w", ref, &CloseError{Code: int(code), Reason: ce.Reason})
 			}
-			return false, err
+			if ctx.Err() != nil {
+				return true, ctx.Err()
+			}
+			return false, err // dropped, or silent for too long: reconnect
 		}
 		var evs []jobs.Event
 		if err := json.Unmarshal(p, &evs); err != nil {

@@ -13,7 +13,7 @@
 //     from cursor+1, so duplicates and gaps are impossible by construction.
 //     Next serves from the job's ring of recently published batches when the
 //     ring reaches back to cursor+1 (cutting a batch that straddles the
-//     cursor), else reads a page from History (about 1 MiB, at most 2000
+//     cursor), else reads a page from History (about 2 MiB, at most 8192
 //     events), else waits. The switch-over from History to live needs no
 //     merging: after a History page the cursor simply moves on, and a ring
 //     batch at or below it is skipped or cut.

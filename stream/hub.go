@@ -33,14 +33,14 @@ type dataVersioner interface {
 // documented default.
 type HubOptions struct {
 	// RingBytes bounds the recent published events kept in memory per job
-	// (estimated by jobs.Event.Size). Default 8 MiB.
+	// (estimated by jobs.Event.Size). Default 4 MiB.
 	RingBytes int
 	// RingBatches bounds the number of batches kept per job. Default 4096.
 	RingBatches int
-	// PageEvents is the most events read from History at once. Default 2000.
+	// PageEvents is the most events read from History at once. Default 8192.
 	PageEvents int
 	// PageBytes is the target size of one message (a batch); History reads
-	// are sized from it too. Default 1 MiB.
+	// are sized from it too. Default 2 MiB.
 	PageBytes int
 	// PollInterval is how often History's DataVersion is polled, while
 	// subscribers wait for jobs that this process does not publish, to notice
