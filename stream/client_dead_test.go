@@ -1,0 +1,55 @@
+package stream_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/stream"
+)
+
+// TestFollowReconnectsSilentStream: a stream that delivers neither events
+// nor heartbeats (a server that stopped answering, a half-open connection)
+// is taken for dead after DeadAfter and resumed on a new connection.
+func TestFollowReconnectsSilentStream(t *testing.T) {
+	ctx := testCtx(t)
+	db := openDB(t)
+	hub := newHub(t, db, stream.HubOptions{})
+	j := newJob(t, db)
+	commit(t, db, hub, j.ID, lines(1, 5))
+	// The server's heartbeat is far longer than the client's patience.
+	srv := &stream.Server{Hub: hub, Store: storeAdapter{db}, Heartbeat: time.Hour}
+	var dials atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dials.Add(1)
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+	})
+	cl := &stream.Client{BaseURL: ts.URL, MinBackoff: 10 * time.Millisecond, DeadAfter: 200 * time.Millisecond}
+	var check seqChecker
+	done := make(chan error, 1)
+	go func() {
+		done <- cl.Follow(ctx, "1", 0, func(evs []jobs.Event) error { return check.add(evs) })
+	}()
+	// Wait for a reconnect caused by silence alone, then end the job.
+	for dials.Load() < 3 {
+		select {
+		case err := <-done:
+			t.Fatalf("Follow returned early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	commit(t, db, hub, j.ID, []jobs.Event{exitEvent(6)})
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if check.last != 6 {
+		t.Errorf("last seq %d, want 6 exactly once each", check.last)
+	}
+}
