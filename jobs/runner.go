@@ -117,6 +117,7 @@ type Run struct {
 
 	readers    sync.WaitGroup
 	supervised chan struct{} // closed when the child is reaped and the exit sent
+	childGone  chan struct{} // closed when the child has exited: readers start draining
 	stopCtx    func() bool
 	result     Result
 	waitOnce   sync.Once
@@ -210,7 +211,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{}), pty: tty}
+	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{}), childGone: make(chan struct{}), pty: tty}
 	run.rec = newRecorder(r.Store, r.Publisher, log, run.say, job.ID, context.WithoutCancel(ctx),
 		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
 	run.rec.setProgress(parsers, r.ProgressInterval)
@@ -394,13 +395,21 @@ func (run *Run) say(format string, args ...any) {
 }
 
 // read is a stream's reader goroutine: it hands every read to the echo
-// and the recorder until EOF, or until the drain deadline after the child
-// exited.
+// and the recorder until EOF, or, once the child has exited, until the
+// pipe stays quiet for DrainTimeout (grandchildren may hold it open). The
+// drain deadline is renewed before every read, so time spent waiting for
+// the recorder (a slow store) never cuts off output still in the pipe.
 func (run *Run) read(stream int, f *os.File) {
 	defer run.readers.Done()
 	defer run.guard()
+	drain := orDefault(run.r.DrainTimeout, DefaultDrainTimeout)
 	var buf []byte
 	for {
+		select {
+		case <-run.childGone:
+			f.SetReadDeadline(time.Now().Add(drain))
+		default:
+		}
 		if cap(buf)-len(buf) < minRead {
 			buf = make([]byte, 0, bufSize)
 		}
@@ -455,15 +464,15 @@ func (run *Run) supervise(pipes []*os.File) {
 		run.stopInput() // the terminal stays raw until Wait has echoed the last output
 	}
 
-	// Grandchildren may hold the pipes open: read what they write for a
-	// while, then stop.
-	drain := time.AfterFunc(orDefault(run.r.DrainTimeout, DefaultDrainTimeout), func() {
-		for _, f := range pipes {
-			f.SetReadDeadline(time.Now())
-		}
-	})
+	// Grandchildren may hold the pipes open: readers now stop once their
+	// pipe has been quiet for DrainTimeout. The deadline set here wakes a
+	// reader already blocked in a read; each further read renews it.
+	close(run.childGone)
+	drain := orDefault(run.r.DrainTimeout, DefaultDrainTimeout)
+	for _, f := range pipes {
+		f.SetReadDeadline(time.Now().Add(drain))
+	}
 	run.readers.Wait()
-	drain.Stop()
 	if run.pty != nil {
 		run.closePTY()
 	} else {

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -139,6 +140,12 @@ func child(mode string) int {
 		return runner()
 	case "cat":
 		io.Copy(os.Stdout, os.Stdin)
+		return 0
+	case "tinylines":
+		// os.Args[1] lines "a\n" in one write: many events, few bytes.
+		var n int
+		fmt.Sscan(os.Args[1], &n)
+		os.Stdout.Write(bytes.Repeat([]byte("a\n"), n))
 		return 0
 	case "flood":
 		// os.Args[1] lines of 60 bytes, in writes of about 64 KiB.

@@ -256,3 +256,34 @@ func TestRunPublishesAfterCommit(t *testing.T) {
 		t.Errorf("published up to seq %d, stored up to %d", p.last, evs[len(evs)-1].Seq)
 	}
 }
+
+// slowStore delays the first AppendEvents in front of a real store, as
+// another process holding the write lock would.
+type slowStore struct {
+	*store.DB
+	delay time.Duration
+	once  sync.Once
+}
+
+func (s *slowStore) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) error {
+	s.once.Do(func() { time.Sleep(s.delay) })
+	return s.DB.AppendEvents(ctx, id, evs)
+}
+
+// TestRunSlowStoreKeepsTail: when a commit takes longer than DrainTimeout
+// while the child exits, the output still in the pipe is stored all the
+// same: the drain deadline counts quiet time on the pipe, not time spent
+// waiting for the store.
+func TestRunSlowStoreKeepsTail(t *testing.T) {
+	ctx := testCtx(t)
+	db := openDB(t)
+	const lines = 600_000 // more events than the runner keeps pending
+	r := &jobs.Runner{Store: &slowStore{DB: db, delay: time.Second}, DrainTimeout: 50 * time.Millisecond}
+	run := start(ctx, t, r, "tinylines", fmt.Sprint(lines))
+	res := wait(ctx, t, run)
+	evs := allEvents(ctx, t, db, run.Job().ID)
+	checkExit(t, res, checkLog(t, evs), jobs.StatusSucceeded, 0, "")
+	if got, want := streamBytes(evs, jobs.StreamStdout), bytes.Repeat([]byte("a\n"), lines); !bytes.Equal(got, want) {
+		t.Errorf("stored %d of %d bytes: the tail still in the pipe was dropped", len(got), len(want))
+	}
+}
