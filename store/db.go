@@ -37,6 +37,11 @@ type Options struct {
 	// agent may be silent before the job reads as unreachable (see
 	// ingest.go). Default: DefaultAgentTimeout (60s).
 	AgentTimeout time.Duration
+	// OnCommit, when set, is called after every write transaction that
+	// committed, with how long it took from BEGIN IMMEDIATE (including the
+	// wait for the write lock) to the end of COMMIT: for metrics. It must
+	// not block.
+	OnCommit func(time.Duration)
 }
 
 // readerConns is the size of the read pool, including the one connection
@@ -137,8 +142,12 @@ func dsn(path string, params string) string {
 func (db *DB) open(ctx context.Context) error {
 	busy := fmt.Sprintf("_busy_timeout=%d", db.opts.BusyTimeout.Milliseconds())
 	var err error
+	// _auto_vacuum=incremental comes first: it takes effect in a file that
+	// has no tables yet (a new database), so that Reclaim can give the
+	// pages of removed jobs back to the file system; in an older file it
+	// only tells Vacuum what to convert to.
 	db.writer, err = sql.Open("sqlite3", dsn(db.path,
-		"_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=16&"+busy))
+		"_auto_vacuum=incremental&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=16&"+busy))
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", db.path, err)
 	}
@@ -218,6 +227,7 @@ func (db *DB) DataVersion(ctx context.Context) (int64, error) {
 // writeTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits
 // it if fn returns nil.
 func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	start := time.Now()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return db.translate(err)
@@ -226,7 +236,13 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return db.translate(err)
 	}
-	return db.translate(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return db.translate(err)
+	}
+	if db.opts.OnCommit != nil {
+		db.opts.OnCommit(time.Since(start))
+	}
+	return nil
 }
 
 // readTx runs fn in one short read transaction.

@@ -1,0 +1,334 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// Removing jobs. A finished job disappears at once and its events go
+// afterwards, a few chunk rows at a time, so that removing a job of any
+// size never holds the one write lock for long and live ingest goes on:
+//
+//  1. One short write transaction checks that the job is finished and
+//     deletes its jobs row, with foreign keys off on the writer connection
+//     for that transaction only, so that the row's chunks are not
+//     cascade-deleted in the same transaction. From then on the job is
+//     unknown (404) everywhere; its chunk rows are orphans. Job ids are
+//     never reused (AUTOINCREMENT), so orphans can never be mistaken for
+//     another job's events.
+//  2. The orphans are deleted RemoveBatch rows per write transaction, with
+//     a pause as long as the batch took between two batches (other writers,
+//     in this process or others, take the lock in between).
+//  3. Prune also sweeps orphans left by a remove that was interrupted (a
+//     crash, a cancelled request).
+//
+// Deleted pages go to SQLite's freelist, where new events reuse them: the
+// file stops growing but does not shrink. Reclaim gives free pages back to
+// the file system, in steps, when the database is in incremental
+// auto-vacuum mode (every database created by this version: see dsn in
+// db.go); Vacuum rewrites the whole file (and converts an older database
+// to incremental auto-vacuum), blocking writers while it runs.
+
+// DefaultRemoveBatch is RemoveOptions.Batch's default: chunk rows deleted
+// per write transaction. A chunk holds at most about 1 MiB of events.
+const DefaultRemoveBatch = 8
+
+// RemoveOptions tunes how a remove or a prune deletes events. The zero
+// value means the documented defaults.
+type RemoveOptions struct {
+	// Batch is how many chunk rows one write transaction deletes. Default
+	// DefaultRemoveBatch.
+	Batch int
+	// MaxPause caps the pause between two batches, which is otherwise as
+	// long as the batch took. Default 50 ms.
+	MaxPause time.Duration
+}
+
+func (o RemoveOptions) withDefaults() RemoveOptions {
+	if o.Batch <= 0 {
+		o.Batch = DefaultRemoveBatch
+	}
+	if o.MaxPause <= 0 {
+		o.MaxPause = 50 * time.Millisecond
+	}
+	return o
+}
+
+// RemoveJob deletes the finished job that ref names and all its events,
+// and returns the job as it was. A job that is still running (or
+// unreachable) is an error wrapping jobs.ErrConflict; an unknown job wraps
+// jobs.ErrNotFound. The job is gone for readers when the first
+// transaction commits; its events follow in batches (see above).
+func (db *DB) RemoveJob(ctx context.Context, ref jobs.Ref, o RemoveOptions) (jobs.Job, error) {
+	j, err := db.Job(ctx, ref)
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("remove job: %w", err)
+	}
+	if err := db.detachJob(ctx, j.ID); err != nil {
+		return jobs.Job{}, fmt.Errorf("remove job %d: %w", j.ID, err)
+	}
+	if _, err := db.deleteChunks(ctx, j.ID, o.withDefaults()); err != nil {
+		return j, fmt.Errorf("remove job %d: its events: %w (the next prune removes the rest)", j.ID, err)
+	}
+	return j, nil
+}
+
+// detachJob deletes job id's row, but not its chunks, if the job is
+// finished.
+func (db *DB) detachJob(ctx context.Context, id jobs.ID) error {
+	conn, err := db.writer.Conn(ctx)
+	if err != nil {
+		return db.translate(err)
+	}
+	defer conn.Close()
+	// PRAGMA foreign_keys is a no-op inside a transaction: switch it off
+	// around the transaction, on the connection held here.
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return db.translate(err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON"); err != nil {
+			// Never hand the pool a writer without foreign keys.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return db.translate(err)
+	}
+	var st jobs.Status
+	err = tx.QueryRowContext(ctx, "SELECT status FROM jobs WHERE id = ?", id).Scan(&st)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = fmt.Errorf("job %d: %w", id, jobs.ErrNotFound)
+	case err == nil && !st.Final():
+		err = fmt.Errorf("job %d is still running; cancel it (jobrun cancel %d) and remove it when it has ended: %w", id, id, jobs.ErrConflict)
+	case err == nil:
+		_, err = tx.ExecContext(ctx, "DELETE FROM jobs WHERE id = ?", id)
+	}
+	if err != nil {
+		tx.Rollback()
+		return db.translate(err)
+	}
+	return db.translate(tx.Commit())
+}
+
+// deleteChunks deletes the chunk rows of job id, whose jobs row is gone,
+// o.Batch rows per transaction, pausing between transactions. It returns
+// the number of rows deleted.
+func (db *DB) deleteChunks(ctx context.Context, id jobs.ID, o RemoveOptions) (int64, error) {
+	var total int64
+	for {
+		start := time.Now()
+		var n int64
+		err := db.writeTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM chunks WHERE rowid IN
+				(SELECT rowid FROM chunks WHERE job_id = ? ORDER BY last_seq LIMIT ?)`, id, o.Batch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < int64(o.Batch) {
+			return total, nil
+		}
+		if err := pause(ctx, min(time.Since(start), o.MaxPause)); err != nil {
+			return total, err
+		}
+	}
+}
+
+// pause waits d (at least a millisecond) or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(max(d, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// PruneQuery selects the jobs Prune removes: finished jobs that ended
+// before Before, except the Keep newest jobs.
+type PruneQuery struct {
+	// Before: jobs that finished at or after it stay. Required.
+	Before time.Time
+	// Keep is how many of the newest jobs (by id, whatever their age or
+	// status) always stay. 0 keeps none.
+	Keep int
+}
+
+// PruneResult is what Prune removed.
+type PruneResult struct {
+	// Removed lists the removed jobs' ids, oldest first.
+	Removed []jobs.ID
+	// Chunks is the number of chunk rows (groups of events) deleted,
+	// including those of earlier interrupted removes.
+	Chunks int64
+}
+
+// Prune removes the jobs q selects, each like RemoveJob, then the events
+// of jobs whose remove was interrupted. A job that is still running is
+// never removed.
+func (db *DB) Prune(ctx context.Context, q PruneQuery, o RemoveOptions) (PruneResult, error) {
+	var res PruneResult
+	if q.Before.IsZero() || q.Keep < 0 {
+		return res, fmt.Errorf("prune: before %v, keep %d: %w", q.Before, q.Keep, jobs.ErrInvalid)
+	}
+	o = o.withDefaults()
+	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM jobs
+		WHERE status != ? AND COALESCE(finished_at, created_at) < ?
+		AND id NOT IN (SELECT id FROM jobs ORDER BY id DESC LIMIT ?)
+		ORDER BY id`, jobs.StatusRunning, micros(q.Before), q.Keep)
+	if err != nil {
+		return res, fmt.Errorf("prune: %w", db.translate(err))
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return res, fmt.Errorf("prune: %w", db.translate(err))
+	}
+	for _, id := range ids {
+		err := db.detachJob(ctx, id)
+		if errors.Is(err, jobs.ErrNotFound) || errors.Is(err, jobs.ErrConflict) {
+			continue // removed meanwhile, or (never) running again
+		}
+		if err != nil {
+			return res, fmt.Errorf("prune: job %d: %w", id, err)
+		}
+		res.Removed = append(res.Removed, id)
+		n, err := db.deleteChunks(ctx, id, o)
+		res.Chunks += n
+		if err != nil {
+			return res, fmt.Errorf("prune: events of job %d: %w", id, err)
+		}
+	}
+	n, err := db.sweepOrphans(ctx, o)
+	res.Chunks += n
+	if err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	return res, nil
+}
+
+// sweepOrphans deletes chunk rows whose job is gone: what a remove that
+// was interrupted left.
+func (db *DB) sweepOrphans(ctx context.Context, o RemoveOptions) (int64, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT job_id FROM chunks c
+		WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id) GROUP BY job_id`)
+	if err != nil {
+		return 0, db.translate(err)
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return 0, db.translate(err)
+	}
+	var total int64
+	for _, id := range ids {
+		n, err := db.deleteChunks(ctx, id, o)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("events of removed job %d: %w", id, err)
+		}
+	}
+	return total, nil
+}
+
+// scanIDs reads one column of ids and closes rows.
+func scanIDs(rows *sql.Rows) ([]jobs.ID, error) {
+	defer rows.Close()
+	var ids []jobs.ID
+	for rows.Next() {
+		var id jobs.ID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// reclaimStep is how many free pages one incremental vacuum step returns to
+// the file system (1 MiB of 4 KiB pages).
+const reclaimStep = 256
+
+// Reclaim returns the database's free pages to the file system, reclaimStep
+// pages per write transaction with pauses in between, and returns the
+// bytes freed. It does nothing (0, nil) in a database that is not in
+// incremental auto-vacuum mode (one created by an older jobrun): Vacuum
+// converts those. The file shrinks at the next WAL checkpoint.
+func (db *DB) Reclaim(ctx context.Context) (int64, error) {
+	var mode, pageSize int64
+	if err := db.writer.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return 0, fmt.Errorf("reclaim space: %w", db.translate(err))
+	}
+	if err := db.writer.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		return 0, fmt.Errorf("reclaim space: %w", db.translate(err))
+	}
+	if mode != autoVacuumIncremental {
+		return 0, nil
+	}
+	var freed int64
+	for {
+		start := time.Now()
+		// Each row of the pragma's answer is one page freed: the
+		// statement must be stepped to its end (Exec would free one).
+		rows, err := db.writer.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", reclaimStep))
+		if err != nil {
+			return freed * pageSize, fmt.Errorf("reclaim space: %w", db.translate(err))
+		}
+		n := int64(0)
+		for rows.Next() {
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+		freed += n
+		if err != nil {
+			return freed * pageSize, fmt.Errorf("reclaim space: %w", db.translate(err))
+		}
+		if n < reclaimStep {
+			break
+		}
+		if err := pause(ctx, min(time.Since(start), 50*time.Millisecond)); err != nil {
+			return freed * pageSize, err
+		}
+	}
+	// Let the shrunk file reach the disk now if nobody reads; a busy
+	// checkpoint is left to SQLite's automatic ones.
+	db.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	return freed * pageSize, nil
+}
+
+// autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
+const autoVacuumIncremental = 2
+
+// Vacuum rewrites the whole database file, compacting it, and converts a
+// database created by an older jobrun to incremental auto-vacuum, so that
+// Reclaim works on it from then on. It holds the write lock for the whole
+// rewrite (every writer, including live ingest, waits, up to its busy
+// timeout) and needs free disk space of about the database's size: run it
+// when asked to, not on a schedule.
+func (db *DB) Vacuum(ctx context.Context) error {
+	// The writer connection has auto_vacuum=incremental pending (the
+	// DSN), which VACUUM applies.
+	if _, err := db.writer.ExecContext(ctx, "VACUUM"); err != nil {
+		return fmt.Errorf("vacuum %s: %w", db.path, db.translate(err))
+	}
+	if _, err := db.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("vacuum %s: checkpoint: %w", db.path, db.translate(err))
+	}
+	return nil
+}
