@@ -256,7 +256,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	}
 	run.cmd = cmd
 
-	err = cmd.Start()
+	err = startOnLockedThread(cmd, run.childGone)
 	for _, f := range writes {
 		f.Close() // the child has its own copies; EOF comes when it and its children are done
 	}
@@ -265,6 +265,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		if err != nil {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			cmd.Wait()
+			close(run.childGone) // releases the starting thread
 		}
 	}
 	if err != nil {
