@@ -353,7 +353,7 @@ func (r *recorder) fail(err error) {
 		e.Seq = r.committed + 1
 		r.exit, r.exitSeq = &e, e.Seq
 	}
-	r.log.Error("storing output failed", "job", r.id, "err", err, "stored_seq", r.committed)
+	r.log.Warn("storing output failed", "job", r.id, "err", err, "stored_seq", r.committed)
 	r.say("job %d: storing output failed: %v; the command keeps running and its output still passes through, but the stored log stops at seq %d",
 		r.id, err, r.committed)
 }
@@ -363,7 +363,7 @@ func (r *recorder) fail(err error) {
 func (r *recorder) storeExitOnce() {
 	ev := []Event{*r.exit}
 	if err := r.store.AppendEvents(r.ctx, r.id, ev); err != nil {
-		r.log.Error("storing the exit event failed", "job", r.id, "err", err)
+		r.log.Warn("storing the exit event failed", "job", r.id, "err", err)
 		r.say("job %d: storing the exit status failed too: %v", r.id, err)
 		return
 	}
@@ -399,7 +399,7 @@ func (r *recorder) appendRetry(ctx context.Context, batch []Event, retrying func
 	deadline := time.Now().Add(r.storeRetry)
 	backoff := 20 * time.Millisecond
 	for {
-		r.log.Warn("storing output failed, retrying", "job", r.id, "first_seq", batch[0].Seq, "err", err)
+		r.log.Debug("storing output failed, retrying", "job", r.id, "first_seq", batch[0].Seq, "err", err)
 		wait := min(backoff, time.Until(deadline))
 		if wait <= 0 {
 			return err

@@ -116,7 +116,7 @@ func runExec(c *cli.Context, io stdio) error {
 	}
 	defer db.Close()
 
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelError}))
 	hub := stream.NewHub(db, stream.HubOptions{})
 	defer hub.Close()
 
