@@ -112,6 +112,8 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.unregister(wc)
+	wc.transport = TransportDashboard
+	defer s.viewer(TransportDashboard, false)()
 	wc.onMessage = func(clientMessage) []byte { return dashboardUnsupported }
 	wc.start()
 	defer wc.wg.Wait()

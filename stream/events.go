@@ -262,6 +262,7 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, q eventsQ
 		return
 	}
 	defer done()
+	defer s.viewer(TransportLongPoll, false)()
 	sub := s.Hub.Subscribe(j.ID, q.after)
 	defer sub.Close()
 	wctx, cancel := context.WithTimeout(ctx, q.wait)

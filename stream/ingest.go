@@ -56,6 +56,8 @@ type Ingest struct {
 	// Logger receives connection events and internal errors. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Metrics counts the events stored; nil counts nothing.
+	Metrics Metrics
 
 	mu     sync.Mutex
 	conns  map[*ingestConn]struct{}
@@ -353,8 +355,11 @@ func (ic *ingestConn) run() {
 				}
 				return
 			}
-			if len(fresh) > 0 && ic.in.Hub != nil {
-				ic.in.Hub.Publish(id, fresh)
+			if len(fresh) > 0 {
+				ic.in.ingested(fresh)
+				if ic.in.Hub != nil {
+					ic.in.Hub.Publish(id, fresh)
+				}
 			}
 			touched = time.Now()
 			ack = append(append(ack[:0], `{"type":"ack","seq":`...), strconv.FormatInt(int64(last), 10)...)
@@ -376,6 +381,16 @@ func (ic *ingestConn) run() {
 			return
 		}
 	}
+}
+
+// ingested counts committed events for Metrics: one pass over the batch
+// for its bytes; the lag is the first (oldest) event's.
+func (in *Ingest) ingested(evs []jobs.Event) {
+	var n int64
+	for i := range evs {
+		n += int64(len(evs[i].Data))
+	}
+	in.metrics().Ingested(len(evs), n, max(time.Since(evs[0].Time), 0))
 }
 
 // readFailed ends the connection after a failed read: a protocol error

@@ -80,6 +80,11 @@ type Server struct {
 	// OriginPatterns lists cross origins allowed to open a stream (see
 	// websocket.AcceptOptions); the same origin is always allowed.
 	OriginPatterns []string
+	// Remover deletes finished jobs (DELETE /api/jobs/{ref}, POST
+	// /api/prune). nil: those answer 404.
+	Remover Remover
+	// Metrics counts viewers by transport; nil counts nothing.
+	Metrics Metrics
 
 	muxOnce sync.Once
 	mux     *http.ServeMux
@@ -153,6 +158,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusMethodNotAllowed, "cancel is a POST")
 		})
 		m.HandleFunc("GET /api/stream", s.serveDashboard)
+		m.HandleFunc("DELETE /api/jobs/{ref}", s.serveRemove)
+		m.HandleFunc("POST /api/prune", s.servePrune)
+		m.HandleFunc("/api/prune", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			writeJSONError(w, http.StatusMethodNotAllowed, "prune is a POST")
+		})
 		m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")

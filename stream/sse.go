@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -41,6 +42,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 		return
 	}
 	defer done()
+	defer s.viewer(TransportSSE, q.after > 0)()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -69,12 +71,14 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 			exit := b.HasExit
 			b.recycle()
 			if err := es.write(buf); err != nil || exit {
+				s.droppedSSE(ctx, err)
 				return
 			}
 		case errors.Is(err, io.EOF), ctx.Err() != nil, errors.Is(err, ErrClosed):
 			return // the end, the client left, or the server is closing
 		case errors.Is(err, context.DeadlineExceeded):
 			if err := es.write(sseHeartbeat); err != nil {
+				s.droppedSSE(ctx, err)
 				return
 			}
 		default:
@@ -86,6 +90,14 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 		if cap(buf) > 4<<20 {
 			buf = nil // do not keep a huge buffer for a quiet stream
 		}
+	}
+}
+
+// droppedSSE counts an event stream cut because a write missed its
+// deadline (the viewer does not keep up), not because it left.
+func (s *Server) droppedSSE(ctx context.Context, err error) {
+	if err != nil && ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		s.metrics().ViewerDropped(TransportSSE)
 	}
 }
 

@@ -51,6 +51,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.unregister(wc)
+	wc.transport = TransportWS
+	defer s.viewer(TransportWS, after > 0)()
 	if j.Status.Final() && after >= j.LastSeq {
 		wc.close(websocket.StatusNormalClosure, "job finished")
 		return
@@ -126,6 +128,8 @@ type wsConn struct {
 	wg      sync.WaitGroup
 	job     jobs.ID // the job streamed, 0 for the dashboard
 	remote  string  // the viewer's address, for logs
+	// transport is TransportWS or TransportDashboard, for Metrics.
+	transport string
 
 	// onMessage answers one client message (nil: no answer).
 	onMessage func(clientMessage) []byte
@@ -178,6 +182,7 @@ func (wc *wsConn) write(p []byte) error {
 // tooSlow closes a viewer that does not keep up with 4429.
 func (wc *wsConn) tooSlow(why string) {
 	wc.s.logger().Info("stream: viewer too slow; closing with 4429", "job", wc.job, "remote", wc.remote, "why", why)
+	wc.s.metrics().ViewerDropped(wc.transport)
 	wc.close(CodeTooSlow, "viewer too slow; resume with after=<last seq seen>")
 }
 
