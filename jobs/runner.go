@@ -81,6 +81,14 @@ type Runner struct {
 	// changes it.
 	Cols, Rows int
 
+	// Mask lists secret values (jobrun exec --mask-env) that are replaced
+	// by MaskText in the output as it is stored, published and echoed,
+	// and in the job's name and command; a multi-line value is masked line
+	// by line, and lines shorter than MinMaskLen are not masked (a
+	// message says so). Lines "::add-mask::VALUE" printed by the job add
+	// VALUE, whatever Mask holds. See mask.go.
+	Mask []string
+
 	Stdin  *os.File  // the child's stdin, inherited as is; nil: /dev/null
 	Stdout io.Writer // echo of the child's stdout; nil: no echo
 	Stderr io.Writer // echo of the child's stderr; nil: no echo
@@ -114,6 +122,9 @@ type Run struct {
 	rec  *recorder
 	echo *echo // nil with no echo
 	fg   int   // terminal fd handed to the child's process group, or -1
+	// masks masks each stream's bytes before anything else sees them;
+	// each is owned by its stream's reader (mask.go).
+	masks [2]*masker
 
 	readers    sync.WaitGroup
 	supervised chan struct{} // closed when the child is reaped and the exit sent
@@ -202,6 +213,8 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if job.Name == "" {
 		job.Name = strings.Join(s.Command, " ")
 	}
+	secrets, short := maskValues(r.Mask)
+	maskJob(&job, secrets)
 	if err := r.Store.CreateJob(ctx, &job); err != nil {
 		closeAll()
 		return nil, fmt.Errorf("start job: create job: %w", err)
@@ -212,6 +225,7 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{}), childGone: make(chan struct{}), pty: tty}
+	run.setupMasks(secrets, short)
 	run.rec = newRecorder(r.Store, r.Publisher, log, run.say, job.ID, context.WithoutCancel(ctx),
 		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
 	run.rec.setProgress(parsers, r.ProgressInterval)
@@ -405,6 +419,8 @@ func (run *Run) read(stream int, f *os.File) {
 	defer run.guard()
 	drain := orDefault(run.r.DrainTimeout, DefaultDrainTimeout)
 	var buf []byte
+	var segs [][]byte
+	m := run.masks[stream]
 	for {
 		select {
 		case <-run.childGone:
@@ -419,10 +435,8 @@ func (run *Run) read(stream int, f *os.File) {
 			now := time.Now()
 			data := buf[len(buf) : len(buf)+n : cap(buf)] // capacity lets the splitter extend a line in place
 			buf = buf[:len(buf)+n]
-			if run.echo != nil {
-				run.echo.push(stream, data[:n:n])
-			}
-			run.rec.in <- chunk{stream: stream, data: data, time: now}
+			segs = m.write(data, segs[:0])
+			run.pass(stream, segs, now)
 		}
 		if err != nil {
 			// A terminal's master side reads EIO once every process has
@@ -434,6 +448,7 @@ func (run *Run) read(stream int, f *os.File) {
 			break
 		}
 	}
+	run.pass(stream, m.close(segs[:0]), time.Now())
 	run.rec.in <- chunk{stream: stream, eof: true, time: time.Now()}
 }
 
