@@ -1,7 +1,7 @@
 // Unit tests of ui/static/format.js and chart.js: run with `node --test ui/jstest/`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, matches, progressOf } from '../static/format.js';
+import { commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, isLive, matches, progressOf } from '../static/format.js';
 import { chartPoints } from '../static/chart.js';
 
 test('durations', () => {
@@ -71,4 +71,14 @@ test('chart points: a step line over the job\'s time span', () => {
   assert.equal(chartPoints(pts, T0, T0 + 60000), '0,60 150,60 150,30 300,30');
   assert.equal(chartPoints([], T0, T0 + 1), '');
   assert.equal(chartPoints([{ time: '2026-11-25T22:00:00Z', percent: 200 }], T0, T0 + 1000), '300,0 300,0');
+});
+
+test('an unreachable agent job is still live: it ticks, sorts first and keeps its ETA', () => {
+  assert.equal(isLive('running'), true);
+  assert.equal(isLive('unreachable'), true);
+  for (const s of ['succeeded', 'failed', 'canceled', 'lost']) assert.equal(isLive(s), false);
+  const now = Date.parse('2026-11-25T21:01:00Z');
+  const job = { id: 1, status: 'unreachable', started_at: '2026-11-25T21:00:00Z', finished_at: null };
+  assert.equal(elapsed(job, now), 60);
+  assert.ok(compareJobs(job, { id: 2, status: 'succeeded' }) < 0);
 });

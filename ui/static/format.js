@@ -29,7 +29,7 @@ export function ms(t) {
 export function elapsed(job, now) {
   const start = ms(job.started_at || job.created_at);
   if (Number.isNaN(start)) return NaN;
-  const end = job.status === 'running' ? now : ms(job.finished_at);
+  const end = isLive(job.status) ? now : ms(job.finished_at);
   return Math.max(0, ((Number.isNaN(end) ? now : end) - start) / 1000);
 }
 
@@ -43,7 +43,7 @@ export function elapsed(job, now) {
  */
 export function progressOf(job, now) {
   const p = job.progress;
-  const running = job.status === 'running';
+  const running = isLive(job.status);
   if (p && typeof p.percent === 'number') {
     let eta = null;
     if (running && typeof p.eta_seconds === 'number' && p.eta_seconds >= 0) {
@@ -83,15 +83,24 @@ export function formatEta(seconds) {
 }
 
 /** Job statuses in the order the dashboard lists them. */
-export const STATUSES = ['running', 'succeeded', 'failed', 'canceled', 'lost'];
+export const STATUSES = ['running', 'unreachable', 'succeeded', 'failed', 'canceled', 'lost'];
+
+/**
+ * Whether a job has not ended: running, or reported by an agent that has
+ * gone quiet for a while (unreachable), which may still come back.
+ * @param {string} status
+ */
+export function isLive(status) {
+  return status === 'running' || status === 'unreachable';
+}
 
 /**
  * The dashboard's order: running jobs first, then the newest first.
  * @param {object} a @param {object} b
  */
 export function compareJobs(a, b) {
-  const ra = a.status === 'running' ? 0 : 1;
-  const rb = b.status === 'running' ? 0 : 1;
+  const ra = isLive(a.status) ? 0 : 1;
+  const rb = isLive(b.status) ? 0 : 1;
   return ra - rb || b.id - a.id;
 }
 

@@ -3,7 +3,7 @@
 // in place, so progress bars move smoothly and focus stays where it is.
 
 import { JobsFeed } from './jobsfeed.js';
-import { STATUSES, commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, matches, progressOf } from './format.js';
+import { STATUSES, commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, isLive, matches, progressOf } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const tbody = document.querySelector('#jobs tbody');
@@ -65,7 +65,7 @@ function fillRow(r, j, now) {
   }
   const p = progressOf(j, now);
   // A finished job that never reported progress has no bar to show.
-  r.bar.hidden = p.percent === null && j.status !== 'running';
+  r.bar.hidden = p.percent === null && !isLive(j.status);
   if (p.percent === null) {
     if (r.bar.hasAttribute('value')) r.bar.removeAttribute('value');
   } else if (r.bar.value !== p.percent || !r.bar.hasAttribute('value')) r.bar.value = p.percent;
@@ -95,7 +95,7 @@ function render() {
   for (const id of rows.keys()) if (!jobs.has(id)) rows.delete(id);
   $('empty').hidden = list.length > 0;
   $('nomatch').hidden = !list.length || shown.length > 0;
-  const running = list.filter((j) => j.status === 'running').length;
+  const running = list.filter((j) => isLive(j.status)).length;
   document.title = running ? `(${running}) jobrun` : 'jobrun';
 }
 
@@ -103,7 +103,7 @@ function tick() {
   const now = Date.now();
   for (const [id, r] of rows) {
     const j = jobs.get(id);
-    if (j && j.status === 'running') fillRow(r, j, now);
+    if (j && isLive(j.status)) fillRow(r, j, now);
   }
 }
 

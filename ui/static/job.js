@@ -7,7 +7,7 @@ import { JobStream } from './transport.js';
 import { LogWindow } from './logwindow.js';
 import { LogView } from './logview.js';
 import { drawChart } from './chart.js';
-import { commandLine, elapsed, formatDuration, formatEta, formatPercent, ms, progressOf } from './format.js';
+import { commandLine, elapsed, formatDuration, formatEta, formatPercent, isLive, ms, progressOf } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const ref = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop());
@@ -70,7 +70,7 @@ function setJob(j) {
   $('command').textContent = commandLine(j.command);
   $('raw').href = `${api}/log`;
   $('raw').setAttribute('download', `job-${j.id}.log`);
-  $('cancel').hidden = j.status !== 'running';
+  $('cancel').hidden = !isLive(j.status);
   tick();
 }
 
@@ -83,7 +83,7 @@ function tick() {
   const bar = $('progress');
   if (p.percent === null) {
     bar.removeAttribute('value');
-    bar.setAttribute('aria-valuetext', job.status === 'running' ? 'in progress' : job.status);
+    bar.setAttribute('aria-valuetext', isLive(job.status) ? 'in progress' : job.status);
   } else {
     bar.value = p.percent;
     bar.setAttribute('aria-valuetext', formatPercent(p.percent));
@@ -104,7 +104,7 @@ function drawProgress(now) {
     return;
   }
   const start = ms(job.started_at || job.created_at);
-  const end = job.status === 'running' ? now : ms(job.finished_at) || now;
+  const end = isLive(job.status) ? now : ms(job.finished_at) || now;
   chart.removeAttribute('hidden');
   drawChart(chart, pts, Number.isNaN(start) ? Date.parse(pts[0].time) : start, end);
 }
@@ -164,7 +164,7 @@ function onState(s) {
   } else {
     banner.hidden = true;
   }
-  if (s.state === 'ended' && job && job.status === 'running') refreshJobSoon();
+  if (s.state === 'ended' && job && isLive(job.status)) refreshJobSoon();
 }
 
 function onFollow({ following, newLines }) {
