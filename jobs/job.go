@@ -56,6 +56,7 @@ type Job struct {
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	LastSeq    Seq        `json:"last_seq"`
+	LastLine   int64      `json:"last_line"` // the highest visual line number stored so far
 	// Agent is set for a job reported to a server by an agent (exec
 	// --server) rather than run by a process sharing the database.
 	Agent bool `json:"agent,omitempty"`

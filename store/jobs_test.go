@@ -101,3 +101,18 @@ func TestJobsPaging(t *testing.T) {
 		t.Errorf("negative limit: %v, want ErrInvalid", err)
 	}
 }
+
+func TestJobLastLine(t *testing.T) {
+	ctx := testCtx(t)
+	db := openDB(t)
+	j := createJob(t, db)
+	evs := lines(1, 5, "x")
+	appendEvents(t, db, j.ID, evs)
+	got, err := db.Job(ctx, jobs.Ref{ID: j.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := evs[len(evs)-1].Line; got.LastLine != want || got.LastSeq != 5 {
+		t.Errorf("last_line %d, last_seq %d; want %d and 5", got.LastLine, got.LastSeq, want)
+	}
+}
