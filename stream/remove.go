@@ -62,7 +62,7 @@ const maxPruneAge = 100 * 365 * 24 * 3600
 // 200 {"removed":{job}}, 409 while the job runs, 404 for an unknown job;
 // 403 and 415 for requests another site could have made (as cancel).
 func (s *Server) serveRemove(w http.ResponseWriter, r *http.Request) {
-	if err := s.checkChange(w, r, &struct{}{}); err != nil {
+	if err := s.decodeRemoval(w, r, &struct{}{}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -85,7 +85,7 @@ func (s *Server) serveRemove(w http.ResponseWriter, r *http.Request) {
 // PruneResult.
 func (s *Server) servePrune(w http.ResponseWriter, r *http.Request) {
 	var q PruneRequest
-	if err := s.checkChange(w, r, &q); err != nil {
+	if err := s.decodeRemoval(w, r, &q); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -108,11 +108,11 @@ func (s *Server) servePrune(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, res)
 }
 
-// checkChange applies the rules of a request that changes something, as
+// decodeRemoval applies the rules of a request that changes something, as
 // for cancel: removing is available here, the request comes from this
 // site, and its body is one JSON object (at most maxCancelBody bytes),
 // decoded into v without unknown fields.
-func (s *Server) checkChange(w http.ResponseWriter, r *http.Request, v any) error {
+func (s *Server) decodeRemoval(w http.ResponseWriter, r *http.Request, v any) error {
 	if s.Remover == nil {
 		return fmt.Errorf("removing jobs is not available here (use jobrun serve, or jobrun rm with the database): %w", jobs.ErrNotFound)
 	}
