@@ -388,7 +388,7 @@ func (ic *ingestConn) run() {
 func (in *Ingest) ingested(evs []jobs.Event) {
 	var n int64
 	for i := range evs {
-		n += int64(len(evs[i].Data))
+		n += int64(len(evs[i].Data) + len(evs[i].EOL))
 	}
 	in.metrics().Ingested(len(evs), n, max(time.Since(evs[0].Time), 0))
 }

@@ -32,7 +32,8 @@ type Metrics interface {
 	// or Last-Event-ID): a viewer that reconnected.
 	ViewerResumed(transport string)
 	// Ingested counts a batch of events that an agent reported and the
-	// store committed: n events, bytes of output in them, and lag, from
+	// store committed: n events, bytes of output in them (line data and
+	// terminators, as GET /log serves them), and lag, from
 	// the first event's time (the agent's clock) to the commit.
 	Ingested(n int, bytes int64, lag time.Duration)
 }

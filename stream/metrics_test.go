@@ -202,7 +202,7 @@ func TestMetricsIngested(t *testing.T) {
 	evs := lines(1, 5)
 	var bytes int64
 	for _, e := range evs {
-		bytes += int64(len(e.Data))
+		bytes += int64(len(e.Data) + len(e.EOL))
 	}
 	a.ack(evs)
 	a.ack(evs[:3]) // a resend stores nothing
