@@ -124,7 +124,10 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 		return cli.Exit(fmt.Sprintf("exec: %v", err), exitFailure)
 	}
 	defer sp.Close()
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger, err := newLogger(c, io.err, slog.LevelWarn)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
 
 	var r *jobs.Run
 	welcomed := make(chan jobs.ID, 1)

@@ -29,7 +29,7 @@ func execCommand(io stdio) *cli.Command {
 		Name:      "exec",
 		Usage:     "run a command as a job: store its output and serve it live",
 		ArgsUsage: "-- CMD [ARGS...]",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag(),
 			&cli.StringFlag{Name: "name", Usage: "job `NAME` (default: the command line)"},
 			&cli.StringFlag{Name: "addr", Usage: "serve the job's page and API at `HOST:PORT` (default " + defaultAddr + ", or the next free port)", EnvVars: []string{"JOBRUN_ADDR"}},
@@ -45,7 +45,7 @@ func execCommand(io stdio) *cli.Command {
 			serverFlag("report the job to the jobrun serve at `URL` instead of serving it here (default: the jobrun serve at --addr, if one answers there, unless --db or --standalone is given)"),
 			&cli.BoolFlag{Name: "standalone", Usage: "store and serve the job here even if a jobrun serve answers at --addr or JOBRUN_SERVER is set"},
 			&cli.DurationFlag{Name: "flush-timeout", Value: 30 * time.Second, Usage: "with a server: after the job ends, wait this long for the server to acknowledge everything"},
-		},
+		}, logFlags()...),
 		// Like env(1) and timeout(1), exec's own usage errors exit 125, so
 		// they cannot be mistaken for the command's exit status.
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
@@ -116,7 +116,12 @@ func runExec(c *cli.Context, io stdio) error {
 	}
 	defer db.Close()
 
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelError}))
+	// Storage failures reach the user as one clear message from the
+	// runner, not as log lines: errors only, unless --log-level asks.
+	logger, err := newLogger(c, io.err, slog.LevelError)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
 	hub := stream.NewHub(db, stream.HubOptions{})
 	defer hub.Close()
 

@@ -21,14 +21,15 @@ type front struct {
 	logger *slog.Logger
 }
 
-// startFront serves api and the pages on ln until shutdown, and ingest
-// (when not nil) at /api/ingest. With loopbackOnly, requests whose Host is not a loopback name are refused
+// startFront serves api and the pages on ln until shutdown, and more
+// handlers by pattern (serve: /api/ingest, /healthz, /metrics). With
+// loopbackOnly, requests whose Host is not a loopback name are refused
 // (DNS rebinding protection).
-func startFront(ln net.Listener, api *stream.Server, ingest http.Handler, loopbackOnly bool, logger *slog.Logger) *front {
+func startFront(ln net.Listener, api *stream.Server, more map[string]http.Handler, loopbackOnly bool, logger *slog.Logger) *front {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
-	if ingest != nil {
-		mux.Handle("/api/ingest", ingest)
+	for pattern, h := range more {
+		mux.Handle(pattern, h)
 	}
 	mux.Handle("/", ui.Handler())
 	var h http.Handler = mux

@@ -74,6 +74,8 @@ func newApp(io stdio) *cli.App {
 			progressCommand(io),
 			pushCommand(io),
 			cancelCommand(io),
+			rmCommand(io),
+			pruneCommand(io),
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,7 +25,8 @@ func serveCommand(io stdio) *cli.Command {
 			dbFlag(),
 			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `HOST:PORT`", EnvVars: []string{"JOBRUN_ADDR"}},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow listening on a non-loopback address without a token"},
-		}, agentFlags()...),
+			&cli.DurationFlag{Name: "retain", Usage: "remove finished jobs older than `DURATION` (such as 720h), checking periodically; 0 keeps everything"},
+		}, append(agentFlags(), logFlags()...)...),
 		Action: func(c *cli.Context) error { return runServe(c, io) },
 	}
 }
@@ -50,18 +52,27 @@ func runServe(c *cli.Context, io stdio) error {
 	if err := checkAgentFlags(c, heartbeat); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger, err := newLogger(c, io.err, slog.LevelInfo)
+	if err != nil {
+		return err
+	}
+	if r := c.Duration("retain"); r < 0 || (r > 0 && r < time.Second) {
+		return usageError("serve: --retain %s: want 0 (keep everything) or at least 1s", r)
+	}
+	metrics := newServerMetrics()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("serve: cannot listen on %s: %v", addr, err), exitFailure)
 	}
 	defer ln.Close()
-	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout")})
+	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: logger,
+		OnCommit: metrics.observeCommit})
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	defer db.Close()
+	metrics.watchStore(db, logger)
 	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})
 	defer hub.Close()
 
@@ -75,13 +86,19 @@ func runServe(c *cli.Context, io stdio) error {
 		Info:      stream.Info{App: "jobrun", Role: "serve", Version: version()},
 		Logger:    logger,
 		Heartbeat: heartbeat,
+		Remover:   removerAdapter{db},
+		Metrics:   metrics,
 	}
 	// Agents (exec --server) report their jobs at /api/ingest; cancel
 	// reaches them over that connection.
 	ingest := &stream.Ingest{Store: db, Hub: hub, Heartbeat: heartbeat,
-		AgentTimeout: c.Duration("agent-timeout"), Logger: logger}
+		AgentTimeout: c.Duration("agent-timeout"), Logger: logger, Metrics: metrics}
 	api.Cancel = ingest.Cancel
-	f := startFront(ln, api, ingest, loopback, logger)
+	f := startFront(ln, api, map[string]http.Handler{
+		"/api/ingest": ingest,
+		"/healthz":    stream.Health(db.Ping),
+		"/metrics":    metrics.handler(logger),
+	}, loopback, logger)
 	logger.Info("jobrun serve: listening", "url", "http://"+ln.Addr().String()+"/", "db", db.Path())
 
 	// Jobs run by local `jobrun exec` processes that died are noticed here
@@ -112,6 +129,12 @@ func runServe(c *cli.Context, io stdio) error {
 		}
 	}()
 
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		retainJobs(ctx, db, hub, c.Duration("retain"), logger)
+	}()
+
 	select {
 	case sig := <-sigs:
 		logger.Info("jobrun serve: shutting down", "signal", sig.String())
@@ -122,6 +145,7 @@ func runServe(c *cli.Context, io stdio) error {
 	cancel()
 	<-recovered
 	<-expired
+	<-retained
 	ingest.Close() // 1001: agents reconnect to the restarted server and resend
 	f.shutdown(5 * time.Second)
 	return nil
