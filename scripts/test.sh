@@ -14,6 +14,10 @@ command -v node >/dev/null || need+=(nodejs)
 # The page tests drive Debian's Chromium (cmd/jobrun/browser_test.go); under
 # CI=true they fail rather than skip without it.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The reverse proxy tests run Debian's nginx as a child process
+# (cmd/jobrun/nginx_test.go); under CI=true they fail rather than skip
+# without it.
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
