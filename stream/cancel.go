@@ -7,8 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/jobrun/jobrun/jobs"
 )
@@ -21,7 +19,7 @@ const maxCancelBody = 4 << 10
 // running here, 404 for an unknown job; 403 and 415 for requests another
 // site could have made.
 func (s *Server) serveCancel(w http.ResponseWriter, r *http.Request) {
-	if err := checkSameOrigin(r); err != nil {
+	if err := s.allowChange(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -76,28 +74,6 @@ func finishedVerb(st jobs.Status) string {
 		return "been canceled"
 	}
 	return string(st)
-}
-
-// checkSameOrigin refuses a request that a page of another site could have
-// made: it needs Sec-Fetch-Site: same-origin, or an Origin whose host is
-// the request's Host (and no Sec-Fetch-Site saying otherwise).
-func checkSameOrigin(r *http.Request) error {
-	site := r.Header.Get("Sec-Fetch-Site")
-	if site != "" && site != "same-origin" {
-		return fmt.Errorf("refusing a %s request (Sec-Fetch-Site): %w", site, errForbidden)
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		if site == "same-origin" {
-			return nil
-		}
-		return fmt.Errorf("send a same-origin Origin header (or Sec-Fetch-Site: same-origin): %w", errForbidden)
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
-		return fmt.Errorf("origin %q is not this server (%s): %w", origin, r.Host, errForbidden)
-	}
-	return nil
 }
 
 // checkJSONBody requires Content-Type: application/json and a body that is

@@ -97,7 +97,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket")
 		return
 	}
-	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.OriginPatterns})
+	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
 	if aerr != nil {
 		return
 	}

@@ -19,6 +19,10 @@ const (
 	CodeNotFound = 4404 // unknown job
 	CodeConflict = 4409 // after is beyond the job's last stored seq: start over
 	CodeTooSlow  = 4429 // the viewer fell too far behind: resume with after=
+	// CodeUnauthorized and CodeForbidden: the request's credential is not
+	// good, or does not allow this (a share link for another job).
+	CodeUnauthorized = 4401
+	CodeForbidden    = 4403
 )
 
 // Errors of the HTTP transport itself, beside the jobs sentinels.
@@ -34,6 +38,10 @@ var (
 // errors become statuses.
 func statusCode(err error) int {
 	switch {
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errTooManyFailures):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, errMediaType):
@@ -60,6 +68,10 @@ func statusCode(err error) int {
 // domain errors become close codes.
 func closeCode(err error) websocket.StatusCode {
 	switch {
+	case errors.Is(err, errUnauthorized):
+		return CodeUnauthorized
+	case errors.Is(err, errForbidden):
+		return CodeForbidden
 	case errors.Is(err, jobs.ErrNotFound):
 		return CodeNotFound
 	case errors.Is(err, jobs.ErrInvalid):

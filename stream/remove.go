@@ -116,7 +116,7 @@ func (s *Server) decodeRemoval(w http.ResponseWriter, r *http.Request, v any) er
 	if s.Remover == nil {
 		return fmt.Errorf("removing jobs is not available here (use jobrun serve, or jobrun rm with the database): %w", jobs.ErrNotFound)
 	}
-	if err := checkSameOrigin(r); err != nil {
+	if err := s.allowChange(r); err != nil {
 		return err
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))

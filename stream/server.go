@@ -26,6 +26,9 @@ type Info struct {
 	// so that pages know when a silent connection is dead; serveInfo fills
 	// it in when zero.
 	HeartbeatSeconds float64 `json:"heartbeat_seconds,omitempty"`
+	// Access is what the request may do: "full", "read" or "share" (see
+	// Scope); pages hide Cancel unless it is "full". serveInfo sets it.
+	Access string `json:"access,omitempty"`
 }
 
 // JobLister lists jobs for GET /api/jobs: at most limit (1..1000), newest
@@ -85,6 +88,13 @@ type Server struct {
 	Remover Remover
 	// Metrics counts viewers by transport; nil counts nothing.
 	Metrics Metrics
+	// Auth signs share links (POST /api/jobs/{ref}/share); nil: that
+	// answers 404. Who may do what is Gate's and AccessOf's business.
+	Auth *Auth
+	// PublicURL is the server's root as users reach it (behind a proxy):
+	// share links start with it, and its origin may change things and
+	// open streams. "": the request's scheme and Host.
+	PublicURL string
 
 	muxOnce sync.Once
 	mux     *http.ServeMux
@@ -153,6 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.HandleFunc("GET /api/jobs/{ref}/stream", s.serveStream)
 		m.HandleFunc("GET /api/jobs/{ref}/events", s.serveEvents)
 		m.HandleFunc("POST /api/jobs/{ref}/cancel", s.serveCancel)
+		m.HandleFunc("POST /api/jobs/{ref}/share", s.serveShare)
 		m.HandleFunc("/api/jobs/{ref}/cancel", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			writeJSONError(w, http.StatusMethodNotAllowed, "cancel is a POST")
@@ -190,6 +201,7 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 	if info.HeartbeatSeconds == 0 {
 		info.HeartbeatSeconds = s.heartbeat().Seconds()
 	}
+	info.Access = AccessOf(r.Context()).Scope.String()
 	writeJSON(w, info)
 }
 
@@ -255,7 +267,12 @@ func (s *Server) lookup(ctx context.Context, r *http.Request) (jobs.Job, error) 
 	if err != nil {
 		return jobs.Job{}, err
 	}
-	return s.history().Job(ctx, ref)
+	j, err := s.history().Job(ctx, ref)
+	if err == nil && !AccessOf(ctx).CanRead(j) {
+		// A share link names one job; do not tell whether others exist.
+		return jobs.Job{}, fmt.Errorf("this share link is for another job: %w", errForbidden)
+	}
+	return j, err
 }
 
 func (s *Server) serveJob(w http.ResponseWriter, r *http.Request) {

@@ -64,7 +64,7 @@ func TestHTTPAPI(t *testing.T) {
 		status     int
 		want       string // a substring of the body
 	}{
-		{"info", "/api/info", 200, `{"app":"jobrun","role":"exec","version":"test","heartbeat_seconds":20}`},
+		{"info", "/api/info", 200, `{"app":"jobrun","role":"exec","version":"test","heartbeat_seconds":20,"access":"full"}`},
 		{"list", "/api/jobs", 200, `"uid":"` + string(j1.UID) + `"`},
 		{"list limit", "/api/jobs?limit=1", 200, `"id":2`},
 		{"list before", "/api/jobs?before=2", 200, `"id":1`},

@@ -34,7 +34,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket")
 		return
 	}
-	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.OriginPatterns})
+	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
 	if aerr != nil {
 		return // Accept answered (403 for a foreign origin)
 	}
@@ -51,6 +51,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.unregister(wc)
+	wc.access = AccessOf(r.Context())
 	wc.transport = TransportWS
 	defer s.viewer(TransportWS, after > 0)()
 	if j.Status.Final() && after >= j.LastSeq {
@@ -128,6 +129,7 @@ type wsConn struct {
 	wg      sync.WaitGroup
 	job     jobs.ID // the job streamed, 0 for the dashboard
 	remote  string  // the viewer's address, for logs
+	access  Access  // what the viewer may do (cancel needs full)
 	// transport is TransportWS or TransportDashboard, for Metrics.
 	transport string
 
@@ -281,7 +283,9 @@ func (wc *wsConn) jobMessage(m clientMessage) []byte {
 	var n notice
 	switch m.Type {
 	case "cancel":
-		if err := wc.s.cancel(wc.ctx, wc.job); err != nil {
+		if !wc.access.CanChange() {
+			n = wc.s.errorNotice(fmt.Errorf("%s access is read-only: cancel needs the server's full token: %w", wc.access.Scope, errForbidden), "cancel job")
+		} else if err := wc.s.cancel(wc.ctx, wc.job); err != nil {
 			n = wc.s.errorNotice(err, "cancel job")
 		} else {
 			n = notice{Type: "notice", Message: "cancel requested"}
