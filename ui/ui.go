@@ -17,8 +17,8 @@ var staticFS embed.FS
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// Handler serves the dashboard at /, the job page at /jobs/{ref} and the
-// assets under /assets/.
+// Handler serves the dashboard at /, the job page at /jobs/{ref}, the
+// login page at /login and the assets under /assets/.
 func Handler() http.Handler {
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -31,6 +31,11 @@ func Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /jobs/{ref}", func(w http.ResponseWriter, r *http.Request) {
 		page(w, r, sub, "job.html")
+	})
+	// The login page of a server with a token; its form posts to the
+	// server's POST /login (stream.Gate).
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		page(w, r, sub, "login.html")
 	})
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", secure(files)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

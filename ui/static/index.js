@@ -131,7 +131,10 @@ function main() {
   sf.addEventListener('change', onFilter);
   $('name-filter').addEventListener('input', onFilter);
   document.querySelector('.filters').addEventListener('submit', (e) => e.preventDefault());
-  fetch('/api/info', { cache: 'no-store' }).then((r) => (r.ok ? r.json() : {})).catch(() => ({})).then((i) => {
+  fetch('/api/info', { cache: 'no-store' }).then((r) => {
+    if (r.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    return r.ok ? r.json() : {};
+  }).catch(() => ({})).then((i) => {
     info = i;
     const feed = new JobsFeed({
       heartbeatMs: info.heartbeat_seconds > 0 ? info.heartbeat_seconds * 1000 : 20000,

@@ -19,6 +19,7 @@ let win = null;
 let view = null;
 let stream = null;
 let heartbeatMs = 20000;
+let canChange = true; // the access is full: Cancel is offered
 let refreshTimer = 0;
 
 async function getJSON(url) {
@@ -70,7 +71,7 @@ function setJob(j) {
   $('command').textContent = commandLine(j.command);
   $('raw').href = `${api}/log`;
   $('raw').setAttribute('download', `job-${j.id}.log`);
-  $('cancel').hidden = !isLive(j.status);
+  $('cancel').hidden = !canChange || !isLive(j.status);
   tick();
 }
 
@@ -291,15 +292,24 @@ async function cancelJob() {
   }
 }
 
+/** A server with a token that does not take ours (any more): sign in. */
+function toLogin() {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
+}
+
 async function main() {
   wire();
   try {
     const info = await getJSON('/api/info');
     if (info.heartbeat_seconds > 0) heartbeatMs = info.heartbeat_seconds * 1000;
-  } catch { /* defaults */ }
+    if (info.access && info.access !== 'full') canChange = false; // read-only: no Cancel
+  } catch (e) {
+    if (e.status === 401) return toLogin();
+  }
   try {
     setJob(await getJSON(api));
   } catch (e) {
+    if (e.status === 401) return toLogin();
     $('name').textContent = e.status === 404 ? 'No such job' : 'Cannot load the job';
     $('status').textContent = e.status === 404 ? 'not found' : 'error';
     $('conn').textContent = e.message;
