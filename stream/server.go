@@ -171,6 +171,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.HandleFunc("GET /api/stream", s.serveDashboard)
 		m.HandleFunc("DELETE /api/jobs/{ref}", s.serveRemove)
 		m.HandleFunc("POST /api/prune", s.servePrune)
+		m.HandleFunc("GET /api/probe/sse", s.serveProbeSSE)
+		m.HandleFunc("GET /api/probe/poll", s.serveProbePoll)
+		m.HandleFunc("GET /api/probe/idle", s.serveProbeIdle)
 		m.HandleFunc("/api/prune", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			writeJSONError(w, http.StatusMethodNotAllowed, "prune is a POST")

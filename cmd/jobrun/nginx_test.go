@@ -38,11 +38,13 @@ func needNginx(t *testing.T) string {
 	return nginxPath
 }
 
-// nginxConf is the configuration the tests run: the proxy server block is
+// nginxConf is the configuration the tests run: the first server block is
 // the one docs/deploy.md recommends (the upstream and listen addresses
-// aside); the second server block is the common mistake of a plain
-// proxy_pass, which does not pass WebSocket upgrades (HTTP/1.0 to the
-// upstream, no Upgrade header).
+// aside); the others are common mistakes: a plain proxy_pass, which does
+// not pass WebSocket upgrades (HTTP/1.0 to the upstream, no Upgrade
+// header); buffering that ignores jobrun's X-Accel-Buffering: no, with
+// compression of event streams (which holds them back); and a
+// read timeout shorter than the streams' heartbeat.
 var nginxConf = template.Must(template.New("nginx").Parse(`
 # Written by cmd/jobrun/nginx_test.go.
 worker_processes 1;
@@ -91,22 +93,64 @@ http {
 			proxy_set_header Host $http_host;
 		}
 	}
+
+	server {
+		listen {{.Buffering}};
+		location / {
+			proxy_pass http://{{.Upstream}};
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection $connection_upgrade;
+			proxy_set_header Host $http_host;
+			proxy_buffering on;
+			proxy_ignore_headers X-Accel-Buffering;
+			gzip on;
+			gzip_types text/event-stream application/json;
+			gzip_min_length 0;
+		}
+	}
+
+	server {
+		listen {{.ShortIdle}};
+		location / {
+			proxy_pass http://{{.Upstream}};
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection $connection_upgrade;
+			proxy_set_header Host $http_host;
+			proxy_buffering off;
+			proxy_read_timeout {{.ShortTimeout}};
+			proxy_send_timeout {{.ShortTimeout}};
+		}
+	}
 }
 `))
 
+// nginxBases are the base URLs of nginxConf's server blocks.
+type nginxBases struct {
+	good      string // docs/deploy.md's configuration
+	noUpgrade string // upgrades do not pass
+	buffering string // event streams are buffered
+	shortIdle string // a read timeout of nginxShortTimeout
+}
+
+// nginxShortTimeout is the read timeout of the shortIdle server block.
+const nginxShortTimeout = time.Second
+
 // startNginx runs nginx in front of upstream (host:port) as a child
 // process with a configuration of its own in a temp folder, and returns the
-// base URLs of its two server blocks: good (upgrades pass) and noUpgrade.
-func startNginx(t *testing.T, upstream string) (good, noUpgrade string) {
+// base URLs of its server blocks.
+func startNginx(t *testing.T, upstream string) nginxBases {
 	t.Helper()
 	bin := needNginx(t)
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	goodAddr, noUpgradeAddr := freeAddr(t), freeAddr(t)
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)}
 	var conf bytes.Buffer
-	err := nginxConf.Execute(&conf, map[string]any{"Dir": dir, "Good": goodAddr, "NoUpgrade": noUpgradeAddr,
+	err := nginxConf.Execute(&conf, map[string]any{"Dir": dir, "Good": addrs[0], "NoUpgrade": addrs[1],
+		"Buffering": addrs[2], "ShortIdle": addrs[3], "ShortTimeout": fmt.Sprintf("%dms", nginxShortTimeout.Milliseconds()),
 		"Upstream": upstream, "Root": os.Geteuid() == 0})
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +181,8 @@ func startNginx(t *testing.T, upstream string) (good, noUpgrade string) {
 			t.Logf("nginx error.log:\n%s", log)
 		}
 	})
-	good, noUpgrade = "http://"+goodAddr, "http://"+noUpgradeAddr
-	for _, base := range []string{good, noUpgrade} {
+	for _, addr := range addrs {
+		base := "http://" + addr
 		waitFor(t, func() bool {
 			select {
 			case err := <-exited:
@@ -153,7 +197,8 @@ func startNginx(t *testing.T, upstream string) (good, noUpgrade string) {
 			return resp.StatusCode == 200
 		})
 	}
-	return good, noUpgrade
+	return nginxBases{good: "http://" + addrs[0], noUpgrade: "http://" + addrs[1],
+		buffering: "http://" + addrs[2], shortIdle: "http://" + addrs[3]}
 }
 
 // gatedJob is the shell script of a job that prints "first", waits until
@@ -267,7 +312,7 @@ func TestNginxProxy(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "server.db")
 	addr := freeAddr(t)
 	startServeAt(t, db, addr)
-	good, _ := startNginx(t, addr)
+	good := startNginx(t, addr).good
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -363,7 +408,8 @@ func TestNginxWithoutUpgrades(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "server.db")
 	addr := freeAddr(t)
 	startServeAt(t, db, addr)
-	good, noUpgrade := startNginx(t, addr)
+	nx := startNginx(t, addr)
+	good, noUpgrade := nx.good, nx.noUpgrade
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -1,0 +1,468 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/jobrun/jobrun/stream"
+)
+
+// The fixes doctor suggests most often.
+const (
+	fixUpgrade = "pass WebSocket upgrades on every proxy and load balancer on the way; nginx: " +
+		"proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; " +
+		"(docs/deploy.md). Meanwhile pages fall back to Server-Sent Events or long polling"
+	fixBuffering = "turn off response buffering for /api/: nginx: proxy_buffering off, and no proxy_ignore_headers X-Accel-Buffering " +
+		"(jobrun sends X-Accel-Buffering: no); CDNs and corporate proxies: do not buffer text/event-stream"
+	fixTimeout = "raise the idle (read) timeout of the proxy or load balancer well above the heartbeat: " +
+		"nginx: proxy_read_timeout 1h; proxy_send_timeout 1h; a cloud load balancer: idle timeout of at least twice the heartbeat (docs/deploy.md)"
+)
+
+// get makes a GET request with a timeout and returns the answer with at
+// most 4 KiB of its body read, and how long it took.
+func (d *doctor) get(ctx context.Context, path string, timeout time.Duration, header ...string) (*http.Response, []byte, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url(path), nil)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	start := time.Now()
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return nil, nil, time.Since(start), err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	return resp, body, time.Since(start), err
+}
+
+// jobrunError returns the message of a jobrun JSON error body, or "".
+func jobrunError(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+		Code  int    `json:"code"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Code == 0 {
+		return ""
+	}
+	return e.Error
+}
+
+// checkTLS checks the certificate of an https server: trusted, for this
+// host name, not expired (nor soon).
+func (d *doctor) checkTLS(ctx context.Context) check {
+	ck := check{name: "tls"}
+	host := d.base.Hostname()
+	if d.base.Scheme == "http" {
+		if isLoopbackHost(host) {
+			ck.status, ck.msg = statusOK, "plain http to this machine: nothing crosses the network"
+			return ck
+		}
+		ck.status, ck.msg = statusWarn, "plain http: the token and every job's output cross the network unencrypted"
+		ck.fix = "serve https: jobrun serve --tls-cert FILE --tls-key FILE, or TLS at the proxy (docs/deploy.md)"
+		return ck
+	}
+	addr := d.base.Host
+	if d.base.Port() == "" {
+		addr = net.JoinHostPort(host, "443")
+	}
+	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
+		Config: &tls.Config{RootCAs: d.roots, ServerName: host}}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		ck.status = statusFail
+		ck.msg = fmt.Sprintf("the certificate of %s is signed by an authority this machine does not trust (%s)", host, certName(unknown.Cert))
+		ck.fix = "pass --ca-cert FILE with your CA's certificate (PEM; exec, push and the other clients take the same flag) " +
+			"and install that CA in the browsers; or use a certificate from a public CA"
+	case errors.As(err, &hostname):
+		ck.status = statusFail
+		ck.msg = fmt.Sprintf("the certificate is for %s, not %s", certNames(hostname.Certificate), host)
+		ck.fix = "use a URL with a name the certificate covers, or issue a certificate for " + host
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		ck.status = statusFail
+		ck.msg = fmt.Sprintf("the certificate is out of its validity period (%s to %s): %s",
+			invalid.Cert.NotBefore.Format(time.DateOnly), invalid.Cert.NotAfter.Format(time.DateOnly), invalid.Detail)
+		ck.fix = "renew the certificate, then restart jobrun serve (or reload the proxy that holds it)"
+	case err != nil:
+		ck.status = statusFail
+		ck.msg = fmt.Sprintf("no TLS connection to %s: %v", addr, err)
+		ck.fix = "is this port serving https? Use an http:// URL for a plain server, or serve with --tls-cert and --tls-key"
+	default:
+		cert := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+		conn.Close()
+		left := time.Until(cert.NotAfter)
+		ck.msg = fmt.Sprintf("certificate valid for %s until %s (%d days left), issued by %s",
+			host, cert.NotAfter.Format(time.DateOnly), int(left.Hours()/24), certName(&x509.Certificate{Subject: cert.Issuer}))
+		ck.status = statusOK
+		if left < 14*24*time.Hour {
+			ck.status, ck.fix = statusWarn, "renew the certificate soon"
+		}
+	}
+	return ck
+}
+
+// certName names a certificate's subject.
+func certName(c *x509.Certificate) string {
+	if c == nil {
+		return "unknown"
+	}
+	if c.Subject.CommonName != "" {
+		return c.Subject.CommonName
+	}
+	if len(c.Subject.Organization) > 0 {
+		return c.Subject.Organization[0]
+	}
+	return c.Subject.String()
+}
+
+// certNames lists the names a certificate is valid for.
+func certNames(c *x509.Certificate) string {
+	var names []string
+	names = append(names, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return certName(c)
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkServer checks that jobrun answers GET /api/info, and learns its
+// role and heartbeat.
+func (d *doctor) checkServer(ctx context.Context) check {
+	ck := check{name: "server", status: statusFail}
+	resp, body, _, err := d.get(ctx, "/api/info", 15*time.Second)
+	if err != nil {
+		ck.msg = fmt.Sprintf("cannot reach %s: %v", d.base, err)
+		ck.fix = "check the URL, that jobrun serve runs, and that it listens on an address this machine can reach (serve --addr)"
+		return ck
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && jobrunError(body) != "":
+		ck.status, ck.msg = statusOK, "jobrun answers (and asks for a token)"
+		d.role = "serve"
+		return ck
+	case resp.StatusCode == http.StatusForbidden && strings.Contains(jobrunError(body), "host"):
+		ck.msg = "jobrun refuses the host name of the URL: " + jobrunError(body)
+		ck.fix = "start jobrun serve with --public-url " + d.origin() + " (behind a proxy: and pass the Host header, proxy_set_header Host $host)"
+		return ck
+	case resp.StatusCode != http.StatusOK:
+		ck.msg = fmt.Sprintf("GET /api/info answers HTTP %d %s", resp.StatusCode, firstLine(body))
+		ck.fix = "a proxy on the way cannot reach jobrun serve, or jobrun is not at this URL's root; check the proxy's upstream (docs/deploy.md)"
+		return ck
+	}
+	var info stream.Info
+	if err := json.Unmarshal(body, &info); err != nil || info.App != "jobrun" {
+		ck.msg = fmt.Sprintf("something other than jobrun answers GET /api/info (%s)", resp.Header.Get("Content-Type"))
+		ck.fix = "check the URL: jobrun must be served at its root (a proxy location / to jobrun serve)"
+		return ck
+	}
+	d.role, d.access = info.Role, info.Access
+	if info.HeartbeatSeconds > 0 {
+		d.heartbeat = time.Duration(info.HeartbeatSeconds * float64(time.Second))
+	}
+	ck.status = statusOK
+	ck.msg = fmt.Sprintf("jobrun %s %s answers; its streams send a heartbeat every %s", info.Role, info.Version, roundDuration(d.heartbeat))
+	if info.Role != "serve" {
+		ck.status = statusWarn
+		ck.msg = fmt.Sprintf("this is the page server of one jobrun %s (%s), not jobrun serve: it shows one job and stops after it", info.Role, info.Version)
+		ck.fix = "point --server at jobrun serve to see every job"
+	}
+	return ck
+}
+
+// firstLine is the start of a body, for messages.
+func firstLine(body []byte) string {
+	if m := jobrunError(body); m != "" {
+		return "(" + m + ")"
+	}
+	s, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+// checkToken checks that the token (or none) is accepted.
+func (d *doctor) checkToken(ctx context.Context) check {
+	ck := check{name: "token", status: statusFail}
+	resp, body, _, err := d.get(ctx, "/api/info", 15*time.Second)
+	if err != nil {
+		ck.msg = err.Error()
+		return ck
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		if d.token == "" {
+			ck.msg = "the server needs a token: " + jobrunError(body)
+			ck.fix = "pass --token or set JOBRUN_TOKEN (its value is serve's --token, or --read-token to watch only); browsers sign in at " + d.url("/login")
+		} else {
+			ck.msg = "the server refuses this token: " + jobrunError(body)
+			ck.fix = "use the value of serve's --token (full access) or --read-token (watch only)"
+		}
+		return ck
+	case http.StatusTooManyRequests:
+		ck.msg = "the server refuses this address for a while after too many failed attempts"
+		ck.fix = "wait a minute, then check the token"
+		return ck
+	default:
+		ck.msg = fmt.Sprintf("HTTP %d %s", resp.StatusCode, firstLine(body))
+		return ck
+	}
+	ck.status = statusOK
+	if d.token == "" {
+		ck.msg = "the server needs no token"
+		return ck
+	}
+	// Accepted: or not checked at all? Ask without it.
+	plain := &http.Client{Transport: d.hc.Transport.(bearer).next}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.url("/api/info"), nil)
+	if r, err := plain.Do(req); err == nil {
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			ck.msg = "the server needs no token (the one given is not checked)"
+			return ck
+		}
+	}
+	ck.msg = "the token is accepted"
+	switch d.access {
+	case "full":
+		ck.msg += ": full access"
+	case "read":
+		ck.msg += ": read-only (watching; cancel, rm, prune and exec --server need the full token)"
+	}
+	return ck
+}
+
+// checkWebSocket checks that a WebSocket upgrade passes, as the dashboard
+// opens it, and that a message comes through.
+func (d *doctor) checkWebSocket(ctx context.Context) check {
+	ck := check{name: "websocket", status: statusFail}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, d.wsURL("/api/stream?limit=1"), &websocket.DialOptions{
+		HTTPClient: d.hc,
+		HTTPHeader: http.Header{"Origin": {d.origin()}},
+	})
+	if err != nil {
+		var body []byte
+		if resp != nil && resp.Body != nil {
+			body, _ = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		}
+		switch {
+		case resp == nil:
+			ck.msg = fmt.Sprintf("the upgrade failed: %v", err)
+			ck.fix = fixUpgrade
+		case resp.StatusCode == http.StatusUpgradeRequired && jobrunError(body) != "":
+			ck.msg = "the upgrade reached jobrun without its Upgrade header (HTTP 426): a proxy on the way drops the Upgrade and Connection headers"
+			ck.fix = fixUpgrade
+		case resp.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(string(body)), "origin"):
+			ck.msg = fmt.Sprintf("jobrun refuses the origin %s of this server's pages: the Host it sees is not the URL's", d.origin())
+			ck.fix = "pass the Host header to jobrun (nginx: proxy_set_header Host $host;) or start jobrun serve with --public-url " + d.origin()
+		case resp.StatusCode == http.StatusUnauthorized:
+			ck.msg = "the upgrade needs a token (see the token check)"
+			ck.fix = "pass --token or set JOBRUN_TOKEN"
+		default:
+			ck.msg = fmt.Sprintf("something on the way answers the upgrade with HTTP %d %s", resp.StatusCode, firstLine(body))
+			ck.fix = fixUpgrade
+		}
+		return ck
+	}
+	defer c.CloseNow()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	_, msg, err := c.Read(rctx)
+	switch {
+	case err == nil && strings.Contains(string(msg), `"snapshot"`):
+		ck.status, ck.msg = statusOK, "the upgrade passes and messages come through (the dashboard stream)"
+	case websocket.CloseStatus(err) == 4404: // jobrun exec: no dashboard
+		ck.status, ck.msg = statusOK, "the upgrade passes"
+	case err != nil && rctx.Err() != nil:
+		ck.status = statusWarn
+		ck.msg = "the upgrade passes, but no message came through within 10 s"
+		ck.fix = "something on the way holds WebSocket messages back; " + fixBuffering
+	default:
+		ck.msg = fmt.Sprintf("the upgrade passes, but the connection ends at once: %v", err)
+		ck.fix = fixUpgrade
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	return ck
+}
+
+// probeHold is how long the SSE probe holds its stream between its two
+// events.
+const probeHold = 2 * time.Second
+
+// checkSSE checks that an event stream is not buffered: the probe sends
+// an event at once and another after probeHold; a buffering proxy
+// delivers both at the end.
+func (d *doctor) checkSSE(ctx context.Context) check {
+	ck := check{name: "sse", status: statusFail}
+	ctx, cancel := context.WithTimeout(ctx, probeHold+20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.url("/api/probe/sse?hold="+probeHold.String()), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	start := time.Now()
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		ck.msg = fmt.Sprintf("no event stream: %v", err)
+		ck.fix = fixBuffering
+		return ck
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		if resp.StatusCode == http.StatusNotFound && jobrunError(body) != "" {
+			ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
+			return ck
+		}
+		ck.msg = fmt.Sprintf("event streams are refused: HTTP %d %s", resp.StatusCode, firstLine(body))
+		ck.fix = "allow text/event-stream answers for /api/ on the proxy; meanwhile pages fall back to long polling"
+		return ck
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		ck.msg = fmt.Sprintf("the event stream arrives as %q: something on the way rewrites it", ct)
+		ck.fix = fixBuffering
+		return ck
+	}
+	var at []time.Duration
+	sc := bufio.NewScanner(resp.Body)
+	for len(at) < 2 && sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data:") {
+			at = append(at, time.Since(start))
+		}
+	}
+	switch {
+	case len(at) < 2:
+		ck.msg = fmt.Sprintf("the event stream was cut after %s (%d of 2 events)", roundDuration(time.Since(start)), len(at))
+		ck.fix = fixTimeout
+	case at[0] >= probeHold/2:
+		ck.msg = fmt.Sprintf("buffered: the first event, sent at once, arrived only after %s, with the last one; live output would arrive in bursts or not at all",
+			roundDuration(at[0]))
+		ck.fix = fixBuffering
+	default:
+		ck.status = statusOK
+		ck.msg = fmt.Sprintf("not buffered: the first event arrived after %s, the second %s later as sent", roundDuration(at[0]), roundDuration(at[1]-at[0]))
+	}
+	return ck
+}
+
+// pollWait is how long the page's long polls wait: the heartbeat, from 1
+// to 25 s (ui/static/transport.js).
+func (d *doctor) pollWait() time.Duration {
+	return min(max(d.heartbeat.Round(time.Second), time.Second), 25*time.Second)
+}
+
+// checkLongPoll checks that a long poll as long as the page's comes back.
+func (d *doctor) checkLongPoll(ctx context.Context) check {
+	ck := check{name: "longpoll", status: statusFail}
+	wait := d.pollWait()
+	resp, body, took, err := d.get(ctx, "/api/probe/poll?wait="+wait.String(), wait+15*time.Second)
+	switch {
+	case err != nil:
+		ck.msg = fmt.Sprintf("a %s long poll (as the page's) got no answer after %s: %v", wait, roundDuration(took), err)
+		ck.fix = fixTimeout
+	case resp.StatusCode == http.StatusNotFound && jobrunError(body) != "":
+		ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
+	case resp.StatusCode != http.StatusOK:
+		ck.msg = fmt.Sprintf("a %s long poll (as the page's) was cut after %s with HTTP %d %s: the proxy's read timeout is shorter",
+			wait, roundDuration(took), resp.StatusCode, firstLine(body))
+		ck.fix = fixTimeout
+	default:
+		ck.status = statusOK
+		ck.msg = fmt.Sprintf("a %s long poll (as the page's) answered after %s", wait, roundDuration(took))
+	}
+	return ck
+}
+
+// checkIdle holds a WebSocket on which nobody sends anything for d.idle
+// and reports whether, and when, the way cuts it, compared with the
+// heartbeat that keeps real streams busy.
+func (d *doctor) checkIdle(ctx context.Context) check {
+	ck := check{name: "idle", status: statusFail}
+	if d.idle <= 0 {
+		ck.status, ck.msg = statusSkip, "not checked (--idle-check 0)"
+		return ck
+	}
+	hb := d.heartbeat
+	max := min(d.idle+30*time.Second, 10*time.Minute)
+	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
+	c, resp, err := websocket.Dial(dctx, d.wsURL("/api/probe/idle?max="+max.String()), &websocket.DialOptions{
+		HTTPClient: d.hc,
+		HTTPHeader: http.Header{"Origin": {d.origin()}},
+	})
+	dcancel()
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
+			return ck
+		}
+		ck.msg = fmt.Sprintf("could not open the idle WebSocket: %v", err)
+		ck.fix = fixUpgrade
+		return ck
+	}
+	defer c.CloseNow()
+	start := time.Now()
+	rctx, rcancel := context.WithTimeout(ctx, d.idle)
+	defer rcancel()
+	_, _, err = c.Read(rctx) // the server sends nothing
+	cut := time.Since(start)
+	if rctx.Err() != nil && ctx.Err() == nil {
+		ck.status = statusOK
+		ck.msg = fmt.Sprintf("a silent WebSocket stayed open for %s; streams send a heartbeat every %s", roundDuration(d.idle), roundDuration(hb))
+		if d.idle < 2*hb {
+			ck.msg += fmt.Sprintf(" (run with --idle-check %s or more to be sure)", 2*hb)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+		return ck
+	}
+	if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+		ck.status, ck.msg = statusWarn, "the server closed the idle WebSocket (it is shutting down); run doctor again"
+		return ck
+	}
+	switch {
+	case cut < hb:
+		ck.msg = fmt.Sprintf("the way cuts idle connections after about %s, before jobrun's heartbeat (every %s): live pages would drop and reconnect every %s",
+			roundDuration(cut), roundDuration(hb), roundDuration(cut))
+		ck.fix = fixTimeout
+	case cut < 2*hb:
+		ck.status = statusWarn
+		ck.msg = fmt.Sprintf("the way cuts idle connections after about %s; the heartbeat (every %s) keeps streams open, with little margin",
+			roundDuration(cut), roundDuration(hb))
+		ck.fix = fixTimeout
+	default:
+		ck.status = statusOK
+		ck.msg = fmt.Sprintf("the way cuts idle connections after about %s, more than twice the heartbeat (%s): streams stay open",
+			roundDuration(cut), roundDuration(hb))
+	}
+	return ck
+}
