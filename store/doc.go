@@ -47,6 +47,15 @@
 //   - An agent keeps each job it reports in a spool (spool.go): a DB of its
 //     own, <dir>/<uid>.db, held (flock on <dir>/<uid>.lock) by the process
 //     delivering it, removed once the server has acknowledged everything.
+//   - Removing a finished job (RemoveJob, Prune; prune.go) deletes its
+//     jobs row in one short transaction (foreign keys off on the writer
+//     for that transaction only, so nothing cascades), then its chunk rows
+//     a few per transaction with pauses: the writer is never held for
+//     long. Chunks without a job are orphans of an interrupted remove;
+//     Prune sweeps them. Job ids are never reused (AUTOINCREMENT). New
+//     files are auto_vacuum=incremental (set by the writer's DSN before
+//     the first table), so Reclaim can return free pages step by step;
+//     Vacuum converts older files.
 //   - Schema versions are PRAGMA user_version; migrations are embedded and
 //     run in one BEGIN IMMEDIATE transaction that re-reads the version, so
 //     processes opening a new file at once migrate it exactly once.

@@ -94,6 +94,16 @@
 // http.Server.Shutdown leaves hijacked connections alone and would wait
 // for event streams forever.
 //
+// # Operations
+//
+// Server.Metrics (a consumer-side interface; cmd/jobrun implements it with
+// Prometheus) counts viewers by transport, drops (4429, event stream write
+// timeouts) and resumes; Ingest.Metrics counts what agents reported and the
+// store committed. Neither is called per event. DELETE /api/jobs/{ref} and
+// POST /api/prune go to Server.Remover with the rules of cancel. The probe
+// endpoints (probe.go) serve jobrun doctor and touch no job; the idle probe
+// is a tracked WebSocket without a pinger.
+//
 // # Close codes
 //
 //	1000  the exit event was sent; the job is over
