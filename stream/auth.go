@@ -232,4 +232,6 @@ func (a *Auth) sessionCookieName() string {
 
 // shareCookieName is the cookie that holds a share link's token for job
 // uid; each shared job has its own, so several links work side by side.
-func shareCookieName(uid jobs.UID) string { return "jobrun_share_" + string(uid) }
+func shareCookieName(uid jobs.UID) string { return shareCookiePrefix + string(uid) }
+
+const shareCookiePrefix = "jobrun_share_"

@@ -410,8 +410,20 @@ func TestGateShareLinks(t *testing.T) {
 	if resp := doReq(t, "GET", g.base+"/api/jobs/"+string(g.running.UID)+"/events", "", "Cookie", cookie); resp.StatusCode != 200 {
 		t.Errorf("events with the share cookie: %d", resp.StatusCode)
 	}
-	if resp := doReq(t, "GET", g.base+"/", "", "Cookie", cookie); resp.StatusCode != 303 {
-		t.Errorf("dashboard with only a share cookie: %d, want a redirect to the login page", resp.StatusCode)
+	if resp := doReq(t, "GET", g.base+"/", "", "Cookie", cookie); resp.StatusCode != 303 || !strings.Contains(resp.Header.Get("Location"), "error=scope") {
+		t.Errorf("dashboard with only a share cookie: %d %q, want a redirect to the login page saying why", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for path, want := range map[string]int{
+		"/api/info": 200,
+		fmt.Sprintf("/api/jobs/%d", g.running.ID): 200, // by id: the job is checked, not the name
+		fmt.Sprintf("/api/jobs/%d", g.other.ID):   403,
+	} {
+		if got := doReq(t, "GET", g.base+path, "", "Cookie", cookie).StatusCode; got != want {
+			t.Errorf("share cookie, GET %s: %d, want %d", path, got, want)
+		}
+	}
+	if b := bodyOf(t, doReq(t, "GET", g.base+"/api/info", "", "Cookie", cookie)); !strings.Contains(b, `"access":"share"`) {
+		t.Errorf("info with a share cookie: %s", b)
 	}
 
 	// Expired and forged links are refused, saying so.

@@ -24,9 +24,6 @@ import (
 // whose script asks GET /api/auth, which the browser does send the cookie
 // with, and goes on to the page at once when the cookie is good.
 
-// jobsUID converts a path's job reference for a cookie name.
-func jobsUID(ref string) jobs.UID { return jobs.UID(ref) }
-
 // serveLogin serves POST /login (a form: token, next).
 func (g *Gate) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if err := g.sameSite(r); err != nil {

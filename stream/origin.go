@@ -16,14 +16,18 @@ import (
 // A Sec-Fetch-Site other than same-origin is refused even so.
 func originAllowed(r *http.Request, patterns []string, publicURL string) error {
 	site := r.Header.Get("Sec-Fetch-Site")
-	if site != "" && site != "same-origin" {
+	switch site {
+	case "":
+	case "same-origin":
+		// A browser says so (a page cannot set Sec-Fetch-*). Its Origin
+		// may be "null": a form post from a page whose Referrer-Policy is
+		// no-referrer, as jobrun's pages are.
+		return nil
+	default:
 		return fmt.Errorf("refusing a %s request (Sec-Fetch-Site): %w", site, errForbidden)
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		if site == "same-origin" {
-			return nil
-		}
 		return fmt.Errorf("send a same-origin Origin header (or Sec-Fetch-Site: same-origin): %w", errForbidden)
 	}
 	u, err := url.Parse(origin)
