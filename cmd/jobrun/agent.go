@@ -60,25 +60,65 @@ func spoolDir(root, server string) string {
 // execServer decides where exec reports: the server named by --server or
 // JOBRUN_SERVER; else, unless --standalone or --db is given, a jobrun serve
 // found at exec's address (GET /api/info says role "serve"); else nowhere
-// ("": exec works standalone).
-func execServer(c *cli.Context) (string, error) {
+// ("": exec works standalone). It returns the HTTP client for the server
+// (token, --ca-cert). A server that refuses exec's token (or its lack), or
+// whose certificate cannot be verified, is an error: exec never falls back
+// to working alone because of it. A server that cannot be reached is not:
+// the job starts, and its spool is delivered later.
+func execServer(c *cli.Context) (string, *http.Client, error) {
 	if c.Bool("standalone") {
-		return "", nil
+		return "", nil, nil
 	}
 	if s := c.String("server"); s != "" {
-		return normalizeServer(s)
+		server, err := normalizeServer(s)
+		if err != nil {
+			return "", nil, err
+		}
+		hc, err := remoteHTTP(c, server)
+		if err != nil {
+			return "", nil, err
+		}
+		info, err := probeServer(c.Context, server, hc, 3*time.Second)
+		if err := checkAgentAccess(server, info, err); err != nil {
+			return "", nil, err
+		}
+		return server, hc, nil
 	}
 	if c.IsSet("db") {
-		return "", nil
+		return "", nil, nil
 	}
 	addr := c.String("addr")
 	if addr == "" {
 		addr = defaultAddr
 	}
-	if probeRole(c.Context, addr) == "serve" {
-		return "http://" + addr, nil
+	server := "http://" + addr
+	hc, err := remoteHTTP(c, server)
+	if err != nil {
+		return "", nil, err
 	}
-	return "", nil
+	info, err := probeServer(c.Context, server, hc, 500*time.Millisecond)
+	if errors.Is(err, errNeedsCredential) {
+		return "", nil, fmt.Errorf("%s (or run the job alone with --standalone)", credentialHelp(server, err))
+	}
+	if err == nil && info.Role == "serve" {
+		if err := checkAgentAccess(server, info, nil); err != nil {
+			return "", nil, err
+		}
+		return server, hc, nil
+	}
+	return "", nil, nil
+}
+
+// checkAgentAccess turns what probing the server said into exec's error:
+// a refused or read-only token, or a certificate that cannot be verified.
+func checkAgentAccess(server string, info stream.Info, err error) error {
+	switch {
+	case errors.Is(err, errNeedsCredential), errors.Is(err, errCertificate):
+		return errors.New(credentialHelp(server, err))
+	case err == nil && info.Access != "" && info.Access != "full":
+		return fmt.Errorf("the token gives %s access to %s; reporting a job needs its full token (--token)", info.Access, server)
+	}
+	return nil
 }
 
 // probeRole asks what jobrun process, if any, answers at addr.
@@ -107,6 +147,8 @@ type execJob struct {
 	stdin    *os.File
 	progress jobs.ProgressMode
 	pty      ptyOptions
+	mask     []string     // values to mask (--mask-env)
+	http     *http.Client // talks to the server (token, --ca-cert)
 }
 
 // runExecAgent runs the job here and reports it to server: the runner
@@ -133,6 +175,7 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 	welcomed := make(chan jobs.ID, 1)
 	ag := stream.NewAgent(sp.DB, stream.AgentOptions{
 		URL:    server,
+		HTTP:   x.http,
 		Logger: logger,
 		OnWelcome: func(id jobs.ID) {
 			select {
@@ -156,6 +199,7 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 		PTY:           x.pty.on,
 		Cols:          x.pty.cols,
 		Rows:          x.pty.rows,
+		Mask:          x.mask,
 	}
 	if !c.Bool("quiet") {
 		runner.Stdout, runner.Stderr = io.out, io.err
@@ -181,7 +225,7 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 	bgDone := make(chan struct{})
 	go func() {
 		defer close(bgDone)
-		pushPending(bgCtx, server, dir, uid, logger)
+		pushPending(bgCtx, server, x.http, dir, uid, logger)
 	}()
 	defer func() { bgCancel(); <-bgDone }()
 

@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/stream"
 )
 
 func cancelCommand(io stdio) *cli.Command {
@@ -18,9 +17,9 @@ func cancelCommand(io stdio) *cli.Command {
 			"that runs the job, over its connection) or the embedded server of the jobrun exec that runs it. " +
 			"Name the server with --server or JOBRUN_SERVER; the default is http://" + defaultAddr + ", " +
 			"where jobrun serve or the first jobrun exec listens (an exec that took another port prints its URL).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			serverFlag("the jobrun serve, or the jobrun exec, at `URL` (default http://" + defaultAddr + ")"),
-		},
+		}, clientFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("cancel: want exactly one JOB (an id or uid), got %d arguments", c.NArg())
@@ -34,7 +33,9 @@ func cancelCommand(io stdio) *cli.Command {
 				return err
 			}
 			if cl == nil {
-				cl = &stream.Client{BaseURL: "http://" + defaultAddr}
+				if cl, err = newRemoteClient(c, "cancel", "http://"+defaultAddr); err != nil {
+					return err
+				}
 			}
 			if err := cl.Cancel(c.Context, ref.String()); err != nil {
 				return remoteError("cancel", err)

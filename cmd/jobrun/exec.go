@@ -45,7 +45,8 @@ func execCommand(io stdio) *cli.Command {
 			serverFlag("report the job to the jobrun serve at `URL` instead of serving it here (default: the jobrun serve at --addr, if one answers there, unless --db or --standalone is given)"),
 			&cli.BoolFlag{Name: "standalone", Usage: "store and serve the job here even if a jobrun serve answers at --addr or JOBRUN_SERVER is set"},
 			&cli.DurationFlag{Name: "flush-timeout", Value: 30 * time.Second, Usage: "with a server: after the job ends, wait this long for the server to acknowledge everything"},
-		}, logFlags()...),
+			&cli.StringSliceFlag{Name: "mask-env", Usage: "replace the value of the environment variable `NAME` with *** in the stored, streamed and echoed output (repeatable)"},
+		}, append(logFlags(), clientFlags()...)...),
 		// Like env(1) and timeout(1), exec's own usage errors exit 125, so
 		// they cannot be mistaken for the command's exit status.
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
@@ -92,12 +93,13 @@ func runExec(c *cli.Context, io stdio) error {
 	defer signal.Stop(sigpipe)
 
 	// With a server, the job runs here and is reported there (agent.go).
-	server, err := execServer(c)
+	mask := maskValues(c, io)
+	server, hc, err := execServer(c)
 	if err != nil {
 		return cli.Exit("exec: "+err.Error(), exitFailure)
 	}
 	if server != "" {
-		return runExecAgent(c, io, server, execJob{argv: argv, stdin: stdin, progress: mode, pty: pty})
+		return runExecAgent(c, io, server, execJob{argv: argv, stdin: stdin, progress: mode, pty: pty, mask: mask, http: hc})
 	}
 
 	heartbeat, err := heartbeatFromEnv()
@@ -138,6 +140,7 @@ func runExec(c *cli.Context, io stdio) error {
 		PTY:           pty.on,
 		Cols:          pty.cols,
 		Rows:          pty.rows,
+		Mask:          mask,
 	}
 	if !c.Bool("quiet") {
 		runner.Stdout, runner.Stderr = io.out, io.err

@@ -22,10 +22,10 @@ type front struct {
 }
 
 // startFront serves api and the pages on ln until shutdown, and more
-// handlers by pattern (serve: /api/ingest, /healthz, /metrics). With
-// loopbackOnly, requests whose Host is not a loopback name are refused
-// (DNS rebinding protection).
-func startFront(ln net.Listener, api *stream.Server, more map[string]http.Handler, loopbackOnly bool, logger *slog.Logger) *front {
+// handlers by pattern (serve: /api/ingest, /healthz, /metrics). gate, when
+// not nil, wraps them all: serve's stream.Gate (tokens, Host check, client
+// addresses, limits).
+func startFront(ln net.Listener, api *stream.Server, more map[string]http.Handler, gate func(http.Handler) http.Handler, logger *slog.Logger) *front {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	for pattern, h := range more {
@@ -33,14 +33,15 @@ func startFront(ln net.Listener, api *stream.Server, more map[string]http.Handle
 	}
 	mux.Handle("/", ui.Handler())
 	var h http.Handler = mux
-	if loopbackOnly {
-		h = stream.RestrictHost(h)
+	if gate != nil {
+		h = gate(h)
 	}
 	f := &front{
 		api: api,
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
+			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 		served: make(chan error, 1),

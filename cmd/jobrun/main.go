@@ -76,6 +76,7 @@ func newApp(io stdio) *cli.App {
 			cancelCommand(io),
 			rmCommand(io),
 			pruneCommand(io),
+			shareCommand(io),
 			doctorCommand(io),
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -24,10 +25,10 @@ func pushCommand(io stdio) *cli.Command {
 		Description: "Each job that jobrun exec reports to a server is kept in a spool under $XDG_STATE_HOME/jobrun/spool/ " +
 			"until the server has acknowledged all of it. push delivers every pending spool, to the server it was made for " +
 			"(only those of --server when given), and removes what was delivered. Spools of jobs that are still running are left to their exec.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			serverFlag("deliver only the spools made for the server at `URL`"),
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up on a job that is not delivered within this long"},
-		},
+		}, clientFlags()...),
 		Action: func(c *cli.Context) error { return runPush(c, io) },
 	}
 }
@@ -61,6 +62,14 @@ func runPush(c *cli.Context, io stdio) error {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelError}))
+	hcs := make(map[string]*http.Client, len(servers))
+	for _, server := range servers {
+		hc, err := remoteHTTP(c, server)
+		if err != nil {
+			return usageError("push: %v", err)
+		}
+		hcs[server] = hc
+	}
 	var delivered, pending, refused int
 	for _, server := range servers {
 		dir := spoolDir(root, server)
@@ -69,7 +78,7 @@ func runPush(c *cli.Context, io stdio) error {
 			return cli.Exit(fmt.Sprintf("push: %v", err), exitFailure)
 		}
 		for _, uid := range uids {
-			res, err := deliverSpool(c.Context, server, dir, uid, c.Duration("timeout"), logger)
+			res, err := deliverSpool(c.Context, server, hcs[server], dir, uid, c.Duration("timeout"), logger)
 			switch res.outcome {
 			case spoolDelivered:
 				delivered++
@@ -113,7 +122,7 @@ type spoolResult struct {
 // server has acknowledged all of it. Opening a spool whose exec died ends
 // its job as lost first (store.Open's RecoverLost), so the server learns
 // how it ended.
-func deliverSpool(ctx context.Context, server, dir string, uid jobs.UID, timeout time.Duration, logger *slog.Logger) (spoolResult, error) {
+func deliverSpool(ctx context.Context, server string, hc *http.Client, dir string, uid jobs.UID, timeout time.Duration, logger *slog.Logger) (spoolResult, error) {
 	sp, err := store.OpenSpool(ctx, dir, uid, store.Options{})
 	switch {
 	case errors.Is(err, store.ErrSpoolBusy):
@@ -139,7 +148,7 @@ func deliverSpool(ctx context.Context, server, dir string, uid jobs.UID, timeout
 		// cannot happen with jobrun exec, which holds both).
 		return spoolResult{outcome: spoolBusy}, fmt.Errorf("job %s is still running", uid)
 	}
-	ag := stream.NewAgent(sp.DB, stream.AgentOptions{URL: server, Logger: logger})
+	ag := stream.NewAgent(sp.DB, stream.AgentOptions{URL: server, HTTP: hc, Logger: logger})
 	ag.Start(j)
 	wctx := ctx
 	if timeout > 0 {
@@ -167,7 +176,7 @@ func deliverSpool(ctx context.Context, server, dir string, uid jobs.UID, timeout
 // pushPending delivers, one by one, the pending spools of server in dir
 // other than except's, until they are done or ctx ends. exec runs it in
 // the background; what it cannot deliver stays for later.
-func pushPending(ctx context.Context, server, dir string, except jobs.UID, logger *slog.Logger) {
+func pushPending(ctx context.Context, server string, hc *http.Client, dir string, except jobs.UID, logger *slog.Logger) {
 	uids, err := store.Spools(dir)
 	if err != nil {
 		logger.Debug("list pending spools", "err", err)
@@ -177,7 +186,7 @@ func pushPending(ctx context.Context, server, dir string, except jobs.UID, logge
 		if uid == except || ctx.Err() != nil {
 			continue
 		}
-		res, err := deliverSpool(ctx, server, dir, uid, 0, logger)
+		res, err := deliverSpool(ctx, server, hc, dir, uid, 0, logger)
 		switch res.outcome {
 		case spoolDelivered:
 			logger.Info("delivered a pending job", "uid", uid, "server", server, "id", res.id)

@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,7 +28,17 @@ func remoteClient(c *cli.Context, cmd string) (*stream.Client, error) {
 	if err != nil {
 		return nil, usageError("%s: %v", cmd, err)
 	}
-	return &stream.Client{BaseURL: server}, nil
+	return newRemoteClient(c, cmd, server)
+}
+
+// newRemoteClient returns a client for server with the token and the
+// certificate authority of clientFlags.
+func newRemoteClient(c *cli.Context, cmd, server string) (*stream.Client, error) {
+	hc, err := remoteHTTP(c, server)
+	if err != nil {
+		return nil, usageError("%s: %v", cmd, err)
+	}
+	return &stream.Client{BaseURL: server, HTTP: hc}, nil
 }
 
 // withRemote adds --server (and JOBRUN_SERVER) to cmd: when a server is
@@ -34,6 +46,7 @@ func remoteClient(c *cli.Context, cmd string) (*stream.Client, error) {
 // API. A named server wins over --db.
 func withRemote(cmd *cli.Command, remote func(c *cli.Context, cl *stream.Client) error) *cli.Command {
 	cmd.Flags = append(cmd.Flags, serverFlag("work against the jobrun server at `URL` instead of the local database"))
+	cmd.Flags = append(cmd.Flags, clientFlags()...)
 	local := cmd.Action
 	cmd.Action = func(c *cli.Context) error {
 		cl, err := remoteClient(c, cmd.Name)
@@ -53,6 +66,14 @@ func withRemote(cmd *cli.Command, remote func(c *cli.Context, cl *stream.Client)
 func remoteError(cmd string, err error) error {
 	if errors.Is(err, jobs.ErrNotFound) {
 		return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), 1)
+	}
+	var he *stream.HTTPError
+	if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized {
+		return cli.Exit(fmt.Sprintf("%s: %v (set JOBRUN_TOKEN, or --token-file, to the server's token)", cmd, err), exitFailure)
+	}
+	var verr *tls.CertificateVerificationError
+	if errors.As(err, &verr) {
+		return cli.Exit(fmt.Sprintf("%s: %v (for a private certificate authority, name it with --ca-cert FILE)", cmd, err), exitFailure)
 	}
 	return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), exitFailure)
 }

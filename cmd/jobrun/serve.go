@@ -26,7 +26,7 @@ func serveCommand(io stdio) *cli.Command {
 			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `HOST:PORT`", EnvVars: []string{"JOBRUN_ADDR"}},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow listening on a non-loopback address without a token"},
 			&cli.DurationFlag{Name: "retain", Usage: "remove finished jobs older than `DURATION` (such as 720h), checking periodically; 0 keeps everything"},
-		}, append(agentFlags(), logFlags()...)...),
+		}, append(append(agentFlags(), logFlags()...), securityFlags()...)...),
 		Action: func(c *cli.Context) error { return runServe(c, io) },
 	}
 }
@@ -41,9 +41,9 @@ func runServe(c *cli.Context, io stdio) error {
 		return usageError("serve: --addr %q: %v", addr, err)
 	}
 	loopback := isLoopbackHost(host)
-	if !loopback && !c.Bool("insecure") {
-		return usageError("serve: refusing to listen on %s without a token: anyone who can reach it could read every job's output; "+
-			"bind a loopback address (127.0.0.1:7070) or pass --insecure", addr)
+	sec, err := securityConfig(c, addr, loopback)
+	if err != nil {
+		return err
 	}
 	heartbeat, err := heartbeatFromEnv()
 	if err != nil {
@@ -66,12 +66,17 @@ func runServe(c *cli.Context, io stdio) error {
 		return cli.Exit(fmt.Sprintf("serve: cannot listen on %s: %v", addr, err), exitFailure)
 	}
 	defer ln.Close()
+	ln = sec.listener(ln)
 	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: logger,
 		OnCommit: metrics.observeCommit})
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	defer db.Close()
+	// The secret next to the database signs sessions and share links.
+	if sec.auth.Secret, err = loadSecret(secretPath(db.Path()), func(w string) { logger.Warn(w) }); err != nil {
+		return cli.Exit("serve: "+err.Error(), exitFailure)
+	}
 	metrics.watchStore(db, logger)
 	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})
 	defer hub.Close()
@@ -88,6 +93,10 @@ func runServe(c *cli.Context, io stdio) error {
 		Heartbeat: heartbeat,
 		Remover:   removerAdapter{db},
 		Metrics:   metrics,
+
+		Auth:           sec.auth,
+		PublicURL:      sec.publicURL,
+		OriginPatterns: sec.origins,
 	}
 	// Agents (exec --server) report their jobs at /api/ingest; cancel
 	// reaches them over that connection.
@@ -98,8 +107,9 @@ func runServe(c *cli.Context, io stdio) error {
 		"/api/ingest": ingest,
 		"/healthz":    stream.Health(db.Ping),
 		"/metrics":    metrics.handler(logger),
-	}, loopback, logger)
-	logger.Info("jobrun serve: listening", "url", "http://"+ln.Addr().String()+"/", "db", db.Path())
+	}, func(h http.Handler) http.Handler { return sec.gate(h, loopback, logger) }, logger)
+	logger.Info("jobrun serve: listening", "url", sec.url(ln), "db", db.Path(),
+		"auth", sec.auth.Enabled(), "tls", sec.tls != nil)
 
 	// Jobs run by local `jobrun exec` processes that died are noticed here
 	// too, so their viewers see them end.
