@@ -8,7 +8,11 @@
 //     written only when the runner is provably dead.
 //   - The exit event is always the last event of a job.
 //   - Concatenating Data and EOL of one stream's line events in seq order
-//     gives back exactly the bytes the child wrote to that stream.
+//     gives back exactly the bytes the child wrote to that stream, except
+//     masked values (Runner.Mask, ::add-mask:: lines), which read MaskText:
+//     the one deliberate exception. Masking runs on each stream's bytes
+//     before echo and splitter, holding back a possible value's start
+//     until more bytes decide (mask.go).
 //   - Line is the visual line number: fragments (EOL "") of one line and
 //     the "\r" redraws of one line share a number, per stream.
 //   - A progress event follows the line event it was found in (the next

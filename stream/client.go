@@ -98,7 +98,7 @@ func readHTTPError(resp *http.Response) error {
 // exit's seq, until the server says the job is over): then it returns nil. It
 // reconnects on drops and on 4429, resuming after the last seq it passed to
 // fn, with a growing, jittered wait. It returns fn's error, ctx's error, or
-// a *CloseError for 4400, 4404 and 4409 (unwrapping to jobs.ErrInvalid,
+// a *CloseError for 4400, 4404, 4409, 4401 and 4403 (the first three unwrapping to jobs.ErrInvalid,
 // jobs.ErrNotFound and jobs.ErrConflict), or an *HTTPError when the server
 // refuses the upgrade with a 4xx status.
 func (c *Client) Follow(ctx context.Context, ref string, after jobs.Seq, fn func([]jobs.Event) error) error {
@@ -166,7 +166,7 @@ func (c *Client) followOnce(ctx context.Context, ref string, last *jobs.Seq, fn 
 				// The job is over and everything up to its exit was sent
 				// (here: before after).
 				return true, nil
-			case CodeInvalid, CodeNotFound, CodeConflict:
+			case CodeInvalid, CodeNotFound, CodeConflict, CodeUnauthorized, CodeForbidden:
 				var ce websocket.CloseError
 				errors.As(err, &ce)
 				return true, fmt.Errorf("follow job %s: %w", ref, &CloseError{Code: int(code), Reason: ce.Reason})

@@ -104,6 +104,24 @@
 // endpoints (probe.go) serve jobrun doctor and touch no job; the idle probe
 // is a tracked WebSocket without a pinger.
 //
+// # Access
+//
+// Gate is jobrun serve's front door; every request passes it before
+// Server, Ingest and the pages. It decides the client's address (trusted
+// proxies only), limits requests in progress per client, checks Host (a
+// loopback server without a token), and, when Auth has a token, turns the
+// request's credential (bearer token, signed session cookie, or a share
+// link's cookie) into an Access in the request's context, refusing what
+// the scope does not allow (401, 403, or a redirect to /login). Server
+// checks the Access again where it matters, so that a request that
+// reaches it some other way cannot do more: a change (cancel, remove,
+// share, also the cancel stream message) needs ScopeFull, and a share
+// link reads its own job only (Server.lookup). A request without an
+// Access in its context (jobrun exec's embedded server, loopback only)
+// has full access. Tokens and MACs are compared in constant time; nothing
+// logs a token. Share links and sessions are stateless: HMAC-SHA256 under
+// Auth.Secret, sessions also bound to the token they were opened with.
+//
 // # Close codes
 //
 //	1000  the exit event was sent; the job is over
@@ -113,6 +131,8 @@
 //	4404  unknown job
 //	4409  after is beyond the job's last stored seq; start over with after=0
 //	4429  the viewer fell too far behind; resume with after=
+//	4401  the credential is not valid
+//	4403  the credential does not reach this job (a share link of another)
 //
 // The dashboard stream (GET /api/stream) uses 1001, 1011, 4400 and 4429
 // the same way. The ingest endpoint uses 1001, 1009, 1011, 4400 and 4409

@@ -14,6 +14,7 @@ function setup({ up = 'up', heartbeatMs = 1000, transport, random = () => 1, pol
     if (url.includes('/events')) return pollAnswer ? pollAnswer(url, init) : hang(init);
     if (state.up === 'up') return { status: 200, body: { id: 1 } };
     if (state.up === 'gone') return { status: 404, body: { error: 'no such job' } };
+    if (state.up === 'unauthorized') return { status: 401, body: { error: 'this server needs a token' } };
     if (state.up === 'hang') return hang(init);
     throw new Error('connection refused');
   });
@@ -21,6 +22,7 @@ function setup({ up = 'up', heartbeatMs = 1000, transport, random = () => 1, pol
   const states = [];
   const notices = [];
   let resets = 0;
+  let unauthorized = 0;
   const s = new JobStream({
     ref: '1',
     heartbeatMs,
@@ -29,6 +31,7 @@ function setup({ up = 'up', heartbeatMs = 1000, transport, random = () => 1, pol
     onState: (st) => states.push(st),
     onNotice: (n) => notices.push(n),
     onReset: () => { resets++; },
+    onUnauthorized: () => { unauthorized++; },
     env: {
       WebSocket: FakeWebSocket,
       EventSource: FakeEventSource,
@@ -39,7 +42,7 @@ function setup({ up = 'up', heartbeatMs = 1000, transport, random = () => 1, pol
       location: { protocol: 'http:', host: '127.0.0.1:7070' },
     },
   });
-  return { s, clock, sockets, sources, requests, got, states, notices, state, resets: () => resets };
+  return { s, clock, sockets, sources, requests, got, states, notices, state, resets: () => resets, unauthorized: () => unauthorized };
 }
 
 const seqs = (got) => got.map((g) => g.seq);
@@ -224,6 +227,17 @@ test('the job being gone stops the retries', async () => {
   t.sockets[0].serverClose(1006);
   await flush();
   assert.equal(last(t.states).state, 'gone');
+  await t.clock.advance(60000);
+  assert.equal(t.sockets.length, 1);
+});
+
+test('a server that no longer takes our credential (401) stops the retries and says so', async () => {
+  const t = setup({ up: 'unauthorized' });
+  t.s.start();
+  t.sockets[0].serverClose(1006);
+  await flush();
+  assert.equal(last(t.states).state, 'error');
+  assert.equal(t.unauthorized(), 1);
   await t.clock.advance(60000);
   assert.equal(t.sockets.length, 1);
 });

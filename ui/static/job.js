@@ -199,6 +199,7 @@ async function openLog(target) {
     collapse: true,
     onEvents,
     onState,
+    onUnauthorized: toLogin,
     onReset: () => {
       // The server does not hold what we showed (restored database): start over.
       stream.stop();

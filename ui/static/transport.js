@@ -62,6 +62,7 @@ export class JobStream {
    * @param {(s: StreamState) => void} [o.onState]
    * @param {(notice: object) => void} [o.onNotice]
    * @param {() => void} [o.onReset] the server does not hold what was shown (4409): start over
+   * @param {() => void} [o.onUnauthorized] the server wants a credential we do not have (401): the stream has stopped
    * @param {number} [o.baseDelayMs] first backoff step (default 500)
    * @param {number} [o.maxDelayMs] backoff cap (default 15000)
    * @param {object} [o.env] {WebSocket, EventSource, fetch, setTimeout, clearTimeout, random, location}
@@ -85,6 +86,7 @@ export class JobStream {
     this.onState = o.onState || (() => {});
     this.onNotice = o.onNotice || (() => {});
     this.onReset = o.onReset || (() => {});
+    this.onUnauthorized = o.onUnauthorized || (() => {});
     this.baseDelayMs = o.baseDelayMs ?? 500;
     this.maxDelayMs = o.maxDelayMs ?? 15000;
     this.transport = TRANSPORTS.includes(o.transport) ? o.transport : 'websocket';
@@ -201,6 +203,11 @@ export class JobStream {
     this._probe().then((verdict) => {
       if (this.stopped || this.conn) return;
       if (verdict === 'gone') { this._finish('gone', 'no such job'); return; }
+      if (verdict === 'unauthorized') {
+        this._finish('error', 'not signed in (the session ended)');
+        this.onUnauthorized();
+        return;
+      }
       if (verdict === 'up') {
         // The server answers plain requests but this transport failed: a
         // proxy in between does not pass it.
@@ -218,13 +225,14 @@ export class JobStream {
     });
   }
 
-  /** Asks GET /api/jobs/{ref}: 'up', 'gone' or 'down'. */
+  /** Asks GET /api/jobs/{ref}: 'up', 'gone', 'unauthorized' or 'down'. */
   async _probe() {
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
     const t = this.env.setTimeout(() => ctl?.abort(), Math.min(10000, this.deadMs));
     try {
       const r = await this.env.fetch(`/api/jobs/${encodeURIComponent(this.ref)}`, { signal: ctl?.signal, cache: 'no-store' });
       if (r.status === 404) return 'gone';
+      if (r.status === 401) return 'unauthorized';
       return r.ok ? 'up' : 'down';
     } catch {
       return 'down';
