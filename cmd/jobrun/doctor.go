@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -28,12 +27,10 @@ func doctorCommand(io stdio) *cli.Command {
 			"(it holds one silent WebSocket for up to --idle-check and compares with the streams' heartbeat). " +
 			"Each check prints ok, warn or fail, and for what is not ok what to change. " +
 			"The exit status is 0 when nothing failed, 1 otherwise.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			serverFlag("check the jobrun server at `URL` (default http://" + defaultAddr + ")"),
-			&cli.StringFlag{Name: "token", Usage: "send `TOKEN` as a bearer token (as exec --server and the other clients do)", EnvVars: []string{"JOBRUN_TOKEN"}},
-			&cli.StringFlag{Name: "ca-cert", Usage: "trust the certificate authority in PEM `FILE` too (a private CA)", EnvVars: []string{"JOBRUN_CA_CERT"}},
 			&cli.DurationFlag{Name: "idle-check", Value: 90 * time.Second, Usage: "hold a silent WebSocket this long to see whether the path cuts idle connections; 0 skips it"},
-		},
+		}, clientFlags()...),
 		Action: func(c *cli.Context) error { return runDoctor(c, io) },
 	}
 }
@@ -53,7 +50,11 @@ func runDoctor(c *cli.Context, io stdio) error {
 	if d := c.Duration("idle-check"); d < 0 || d > 10*time.Minute {
 		return usageError("doctor: --idle-check %s: want 0 (skip) up to 10m", d)
 	}
-	d, err := newDoctor(base, c.String("token"), c.String("ca-cert"))
+	token, err := clientToken(c)
+	if err != nil {
+		return usageError("doctor: %v", err)
+	}
+	d, err := newDoctor(base, token, c.String("ca-cert"))
 	if err != nil {
 		return usageError("doctor: %v", err)
 	}
@@ -87,15 +88,8 @@ func newDoctor(base, token, caFile string) (*doctor, error) {
 	}
 	d := &doctor{base: u, token: token, heartbeat: 20 * time.Second}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-cert: %w", err)
-		}
-		if d.roots, err = x509.SystemCertPool(); err != nil || d.roots == nil {
-			d.roots = x509.NewCertPool()
-		}
-		if !d.roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in it", caFile)
+		if d.roots, err = caPool(caFile); err != nil {
+			return nil, err
 		}
 	}
 	tr := &http.Transport{

@@ -95,7 +95,11 @@ func (d *doctor) checkTLS(ctx context.Context) check {
 	switch {
 	case errors.As(err, &unknown):
 		ck.status = statusFail
-		ck.msg = fmt.Sprintf("the certificate of %s is signed by an authority this machine does not trust (%s)", host, certName(unknown.Cert))
+		issuer := "unknown"
+		if unknown.Cert != nil {
+			issuer = certName(&x509.Certificate{Subject: unknown.Cert.Issuer})
+		}
+		ck.msg = fmt.Sprintf("the certificate of %s is signed by an authority this machine does not trust (%s)", host, issuer)
 		ck.fix = "pass --ca-cert FILE with your CA's certificate (PEM; exec, push and the other clients take the same flag) " +
 			"and install that CA in the browsers; or use a certificate from a public CA"
 	case errors.As(err, &hostname):

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/pem"
-	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/stream"
 )
 
 // doctorLines runs jobrun doctor with args and returns its report by
@@ -126,54 +120,40 @@ func TestDoctorBehindNginx(t *testing.T) {
 	})
 }
 
-// TestDoctorTokenAndTLS: doctor against an https server that needs a
-// token (jobrun's Gate and API, in this process, with httptest's
-// certificate): an unknown CA, a name the certificate does not cover, a
-// missing or wrong token, and all right.
+// TestDoctorTokenAndTLS: doctor against jobrun serve with a token, a
+// read-only token and TLS from a private CA: an unknown CA, a missing or
+// wrong token, the read token, and all right; and a certificate that does
+// not cover the URL's name.
 func TestDoctorTokenAndTLS(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
+	t.Setenv("JOBRUN_HEARTBEAT", "1s")
+	ca := newTestCA(t)
+	db := filepath.Join(t.TempDir(), "server.db")
+	_, base := startSecureServe(t, db, "--token", e2eToken, "--read-token", e2eReadToken,
+		"--tls-cert", ca.certFile, "--tls-key", ca.keyFile)
+	if !strings.HasPrefix(base, "https://127.0.0.1:") {
+		t.Fatalf("serve's URL %s, want https://127.0.0.1:port", base)
 	}
-	defer db.Close()
-	hub := stream.NewHub(db, stream.HubOptions{Logger: slog.New(slog.DiscardHandler)})
-	defer hub.Close()
-	api := &stream.Server{Hub: hub, Store: storeAdapter{db}, Info: stream.Info{Role: "serve", Version: "test"},
-		Heartbeat: time.Second, Logger: slog.New(slog.DiscardHandler)}
-	auth := &stream.Auth{Token: "full-token", ReadToken: "read-token"}
-	ts := httptest.NewUnstartedServer(&stream.Gate{Next: routes(api), Auth: auth, Logger: slog.New(slog.DiscardHandler)})
-	ts.StartTLS()
-	defer ts.Close()
-	defer api.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	base := ts.URL // https://127.0.0.1:port
 
 	lines, out, code := doctorLines(t, "--server", base, "--idle-check", "0")
 	if code != 1 {
 		t.Errorf("unknown CA: exit %d, want 1", code)
 	}
-	wantCheck(t, lines, out, "tls", statusFail, "does not trust", "--ca-cert")
+	wantCheck(t, lines, out, "tls", statusFail, "does not trust", "jobrun test CA", "--ca-cert")
 
-	other := strings.Replace(base, "127.0.0.1", "localhost", 1)
-	lines, out, _ = doctorLines(t, "--server", other, "--ca-cert", ca, "--idle-check", "0")
-	wantCheck(t, lines, out, "tls", statusFail, "not localhost", "127.0.0.1")
-
-	lines, out, code = doctorLines(t, "--server", base, "--ca-cert", ca, "--idle-check", "0")
+	lines, out, code = doctorLines(t, "--server", base, "--ca-cert", ca.caFile, "--idle-check", "0")
 	if code != 1 {
 		t.Errorf("no token: exit %d, want 1", code)
 	}
-	wantCheck(t, lines, out, "tls", statusOK, "valid for 127.0.0.1")
+	// The test CA's certificates last a day: doctor warns of the expiry.
+	wantCheck(t, lines, out, "tls", statusWarn, "valid for 127.0.0.1", "0 days left", "jobrun test CA", "renew")
 	wantCheck(t, lines, out, "server", statusOK, "asks for a token")
 	wantCheck(t, lines, out, "token", statusFail, "needs a token", "JOBRUN_TOKEN")
 	wantCheck(t, lines, out, "websocket", statusSkip)
 
-	lines, out, _ = doctorLines(t, "--server", base, "--ca-cert", ca, "--token", "wrong", "--idle-check", "0")
+	lines, out, _ = doctorLines(t, "--server", base, "--ca-cert", ca.caFile, "--token", "wrong-token-0123456789", "--idle-check", "0")
 	wantCheck(t, lines, out, "token", statusFail, "refuses this token")
 
-	lines, out, code = doctorLines(t, "--server", base, "--ca-cert", ca, "--token", "read-token", "--idle-check", "2s")
+	lines, out, code = doctorLines(t, "--server", base, "--ca-cert", ca.caFile, "--token", e2eReadToken, "--idle-check", "2s")
 	if code != 0 {
 		t.Errorf("read token: exit %d, want 0:\n%s", code, out)
 	}
@@ -181,7 +161,24 @@ func TestDoctorTokenAndTLS(t *testing.T) {
 	for _, name := range []string{"websocket", "sse", "longpoll", "idle"} {
 		wantCheck(t, lines, out, name, statusOK)
 	}
-	if !regexp.MustCompile(`(?m)^ok +token +the token is accepted`).MatchString(out) {
-		t.Errorf("token line: %s", out)
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(e2eToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	lines, out, code = doctorLines(t, "--server", base, "--ca-cert", ca.caFile, "--token-file", tokenFile, "--idle-check", "0")
+	if code != 0 {
+		t.Errorf("full token: exit %d, want 0:\n%s", code, out)
+	}
+	wantCheck(t, lines, out, "token", statusOK, "the token is accepted: full access")
+
+	// httptest's certificate covers 127.0.0.1 and example.com, not localhost.
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	defer ts.Close()
+	caFile := filepath.Join(t.TempDir(), "httptest.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines, out, _ = doctorLines(t, "--server", strings.Replace(ts.URL, "127.0.0.1", "localhost", 1), "--ca-cert", caFile, "--idle-check", "0")
+	wantCheck(t, lines, out, "tls", statusFail, "not localhost", "127.0.0.1", "example.com")
 }
