@@ -400,7 +400,8 @@ func TestGateShareLinks(t *testing.T) {
 		t.Fatalf("opening the link: %d %q", resp.StatusCode, loc)
 	}
 	sc := resp.Cookies()[0]
-	if sc.Name != "jobrun_share_"+string(g.running.UID) || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode {
+	// Secure: the public URL is https (a proxy in front terminates TLS).
+	if sc.Name != "jobrun_share_"+string(g.running.UID) || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode || !sc.Secure {
 		t.Errorf("share cookie %+v", sc)
 	}
 	cookie := sc.Name + "=" + sc.Value

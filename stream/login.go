@@ -97,7 +97,7 @@ func (g *Gate) tokenLink(w http.ResponseWriter, r *http.Request, tok string) {
 
 // setCookie sets the cookie of a credential that passed Check.
 func (g *Gate) setCookie(w http.ResponseWriter, r *http.Request, acc Access, tok string) {
-	c := &http.Cookie{Path: "/", HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteStrictMode}
+	c := &http.Cookie{Path: "/", HttpOnly: true, Secure: g.secure(r), SameSite: http.SameSiteStrictMode}
 	switch acc.Scope {
 	case ScopeShare:
 		c.Name, c.Value, c.Expires = shareCookieName(acc.Job), tok, acc.Expires
@@ -122,7 +122,7 @@ func (g *Gate) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.Auth.Enabled() {
 		http.SetCookie(w, &http.Cookie{Name: g.Auth.sessionCookieName(), Value: "", Path: "/", MaxAge: -1,
-			HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteStrictMode})
+			HttpOnly: true, Secure: g.secure(r), SameSite: http.SameSiteStrictMode})
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
@@ -193,4 +193,11 @@ func safeNext(next string) string {
 // the request's Host or PublicURL's host.
 func (g *Gate) sameSite(r *http.Request) error {
 	return originAllowed(r, nil, g.PublicURL)
+}
+
+// secure reports whether cookies get the Secure attribute: the browser
+// came over https, or PublicURL, the address users reach, is https (a
+// proxy in front that is not a TrustedProxies address).
+func (g *Gate) secure(r *http.Request) bool {
+	return isHTTPS(r) || strings.HasPrefix(strings.ToLower(g.PublicURL), "https://")
 }
