@@ -161,8 +161,11 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.Next.ServeHTTP(w, r.WithContext(WithAccess(r.Context(), acc)))
 }
 
-// isAPI reports whether path is under /api/ (JSON answers, no redirects).
-func isAPI(path string) bool { return path == "/api" || strings.HasPrefix(path, "/api/") }
+// isAPI reports whether path is for programs, not pages: under /api/, or
+// /metrics (Prometheus): JSON answers, no redirects to the login page.
+func isAPI(path string) bool {
+	return path == "/api" || strings.HasPrefix(path, "/api/") || path == "/metrics"
+}
 
 // isPublic: the paths anyone may read: the login page, the pages'
 // assets (code and styles, no data), and the health check.

@@ -310,3 +310,35 @@ func TestParseAge(t *testing.T) {
 		}
 	}
 }
+
+// TestServeOpsWithToken: with a token, /healthz stays open (for load
+// balancers), /metrics needs a credential (the read token will do), and
+// removing needs the full token.
+func TestServeOpsWithToken(t *testing.T) {
+	agentEnv(t)
+	db := filepath.Join(t.TempDir(), "server.db")
+	_, base := startSecureServe(t, db, "--token", e2eToken, "--read-token", e2eReadToken)
+	if _, _, code := runJobrun(t, []string{"JOBRUN_TOKEN=" + e2eToken}, "exec", "-q", "--server", base, "--", "true"); code != 0 {
+		t.Fatalf("exec --server exit %d", code)
+	}
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/healthz", "", 200},
+		{"/metrics", "", 401},
+		{"/metrics", e2eReadToken, 200},
+	} {
+		if code, body := getWith(t, http.DefaultClient, base+tc.path, tc.token); code != tc.want {
+			t.Errorf("GET %s with token %q: %d %.200s, want %d", tc.path, tc.token, code, body, tc.want)
+		}
+	}
+	_, stderr, code := runJobrun(t, []string{"JOBRUN_TOKEN=" + e2eReadToken}, "rm", "--server", base, "1")
+	if code == 0 || !strings.Contains(stderr, "full token") {
+		t.Errorf("rm with the read token: exit %d, %q; want a refusal naming the full token", code, stderr)
+	}
+	_, stderr, code = runJobrun(t, []string{"JOBRUN_TOKEN=" + e2eToken}, "rm", "--server", base, "1")
+	if code != 0 || !strings.Contains(stderr, "removed job 1") {
+		t.Errorf("rm with the full token: exit %d, %q", code, stderr)
+	}
+}
