@@ -31,15 +31,15 @@ func TestPageLoginAndShareLink(t *testing.T) {
 
 	b := newBrowser(t)
 	b.navigate(t, base+"/jobs/1")
-	b.waitFor(t, 10*time.Second, `location.pathname === '/login' && document.getElementById('next').value === '/jobs/1'`, `location.href`)
+	b.waitFor(t, 10*time.Second, `location.pathname === '/login' && document.getElementById('next')?.value === '/jobs/1'`, `location.href`)
 	// A wrong token first: the page says so.
 	b.do(t, chromedp.SendKeys(chromedp.ID("token"), "not-the-token\n"))
-	b.waitFor(t, 10*time.Second, `location.search.includes('error=invalid') && !document.getElementById('login-msg').hidden`, `location.href + ' ' + document.body.innerText`)
+	b.waitFor(t, 10*time.Second, `location.search.includes('error=invalid') && document.getElementById('login-msg')?.hidden === false`, `location.href + ' ' + document.body.innerText`)
 	b.do(t, chromedp.SendKeys(chromedp.ID("token"), e2eToken+"\n"))
 	b.waitFor(t, 10*time.Second, `location.pathname === '/jobs/1'`, `location.href`)
-	waitStream(t, b, 15*time.Second, "live")
-	b.waitFor(t, 10*time.Second, `document.getElementById('log').innerText.includes('shared line')`, `document.body.innerText`)
-	b.waitFor(t, 10*time.Second, `!document.getElementById('cancel').hidden`, `document.getElementById('status').textContent`)
+	b.waitFor(t, 15*time.Second, `document.body?.dataset.stream === 'live'`, `location.href`)
+	b.waitFor(t, 10*time.Second, `document.getElementById('log')?.innerText.includes('shared line')`, `document.body.innerText`)
+	b.waitFor(t, 10*time.Second, `document.getElementById('cancel')?.hidden === false`, `document.getElementById('status').textContent`)
 	if c := eval[string](t, b, `document.cookie`); c != "" {
 		t.Errorf("scripts can read cookies %q: the session cookie must be HttpOnly", c)
 	}
@@ -56,8 +56,8 @@ func TestPageLoginAndShareLink(t *testing.T) {
 	v := newBrowser(t)
 	v.navigate(t, link)
 	v.waitFor(t, 10*time.Second, `location.pathname === '/jobs/`+uid+`' && location.search === ''`, `location.href`)
-	waitStream(t, v, 15*time.Second, "live")
-	v.waitFor(t, 10*time.Second, `document.getElementById('log').innerText.includes('shared line')`, `document.body.innerText`)
+	v.waitFor(t, 15*time.Second, `document.body?.dataset.stream === 'live'`, `location.href`)
+	v.waitFor(t, 10*time.Second, `document.getElementById('log')?.innerText.includes('shared line')`, `document.body.innerText`)
 	if !eval[bool](t, v, `document.getElementById('cancel').hidden`) {
 		t.Error("a share link's page offers Cancel")
 	}
