@@ -257,3 +257,16 @@ test('send goes over an open WebSocket only', () => {
   assert.equal(t.s.send({ type: 'cancel' }), true);
   assert.deepEqual(t.sockets[0].sent, ['{"type":"cancel"}']);
 });
+
+test('after the exit event, a close that would resume (1001, 1006, 4429) ends the stream instead', async () => {
+  for (const code of [1001, 1006, 4429]) {
+    const t = setup();
+    t.s.start();
+    t.sockets[0].open();
+    t.sockets[0].message([...lines(1, 2), { seq: 3, type: 'exit', status: 'canceled', exit_code: 143 }]);
+    t.sockets[0].serverClose(code, 'server shutting down');
+    assert.equal(last(t.states).state, 'ended', `close ${code}`);
+    await t.clock.advance(60000);
+    assert.equal(t.sockets.length, 1, `close ${code} after the exit must not reconnect`);
+  }
+});

@@ -193,6 +193,10 @@ export class JobStream {
   /** The connection c ended without a verdict: reconnect, or check for a refusal first. */
   _lost(c, reason) {
     if (c.dead || this.stopped) return;
+    // The exit event is the last event: once it is here nothing can be
+    // missing, whatever ended the connection (a server that shut down
+    // right after it, 1001).
+    if (this.sawExit) { this._finish('ended', 'job finished'); return; }
     const opened = c.opened;
     this._drop();
     if (opened) {
@@ -277,6 +281,7 @@ export class JobStream {
         this._connect();
         return;
       case 4429:
+        if (this.sawExit) { this._finish('ended', 'job finished'); return; }
         this._drop();
         this.attempt = 0;
         this._connect();
