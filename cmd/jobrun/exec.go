@@ -86,7 +86,7 @@ func runExec(c *cli.Context, io stdio) error {
 	// of 1M lines: about a third faster, peak RSS +5 MB; docs/benchmarks.md).
 	// GOMEMLIMIT and GOGC override them.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(40 << 20)
+		debug.SetMemoryLimit(32 << 20)
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
