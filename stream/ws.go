@@ -135,6 +135,10 @@ type wsConn struct {
 
 	// onMessage answers one client message (nil: no answer).
 	onMessage func(clientMessage) []byte
+	// answering is held while a client message is handled and answered,
+	// so that the close after the exit event waits for the answer (a
+	// cancel's notice must not be lost to the job ending at once).
+	answering sync.Mutex
 }
 
 // register tracks c for Close; nil when the server is closed.
@@ -212,6 +216,8 @@ func (wc *wsConn) run(src source) {
 		case err == nil:
 			msg = b.JSON()
 		case errors.Is(err, io.EOF):
+			wc.answering.Lock() // let an answer in progress go out first
+			wc.answering.Unlock()
 			wc.close(websocket.StatusNormalClosure, "job finished")
 			return
 		case wc.ctx.Err() != nil:
@@ -259,10 +265,14 @@ func (wc *wsConn) readLoop() {
 		if wc.onMessage == nil {
 			continue
 		}
+		wc.answering.Lock()
+		var werr error
 		if answer := wc.onMessage(m); answer != nil {
-			if err := wc.write(answer); err != nil {
-				return
-			}
+			werr = wc.write(answer)
+		}
+		wc.answering.Unlock()
+		if werr != nil {
+			return
 		}
 	}
 }
