@@ -33,21 +33,29 @@ func logsCommand(sio stdio) *cli.Command {
 	}
 }
 
-func runLogs(c *cli.Context, sio stdio) error {
+// logsArgs checks the arguments that local and remote logs share: the
+// job, --stream and --after.
+func logsArgs(c *cli.Context) (ref jobs.Ref, only jobs.Stream, after jobs.Seq, err error) {
 	if c.NArg() != 1 {
-		return usageError("logs: want exactly one JOB (an id or uid), got %d arguments", c.NArg())
+		return ref, "", 0, usageError("logs: want exactly one JOB (an id or uid), got %d arguments", c.NArg())
 	}
-	ref, err := jobs.ParseRef(c.Args().First())
-	if err != nil {
-		return usageError("logs: %v", err)
+	if ref, err = jobs.ParseRef(c.Args().First()); err != nil {
+		return ref, "", 0, usageError("logs: %v", err)
 	}
-	only := jobs.Stream(c.String("stream"))
+	only = jobs.Stream(c.String("stream"))
 	if only != "" && only != jobs.StreamStdout && only != jobs.StreamStderr && only != jobs.StreamTTY {
-		return usageError("logs: --stream must be stdout or stderr, not %q", only)
+		return ref, "", 0, usageError("logs: --stream must be stdout or stderr, not %q", only)
 	}
-	after := jobs.Seq(c.Int64("after"))
-	if after < 0 {
-		return usageError("logs: --after must not be negative")
+	if after = jobs.Seq(c.Int64("after")); after < 0 {
+		return ref, "", 0, usageError("logs: --after must not be negative")
+	}
+	return ref, only, after, nil
+}
+
+func runLogs(c *cli.Context, sio stdio) error {
+	ref, only, after, err := logsArgs(c)
+	if err != nil {
+		return err
 	}
 	db, err := openExistingDB(c)
 	if err != nil {

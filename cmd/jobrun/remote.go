@@ -99,20 +99,9 @@ func remoteLs(c *cli.Context, io stdio, cl *stream.Client) error {
 // remoteLogsAction checks logs' arguments as runLogs does, then runs
 // remoteLogs.
 func remoteLogsAction(c *cli.Context, sio stdio, cl *stream.Client) error {
-	if c.NArg() != 1 {
-		return usageError("logs: want exactly one JOB (an id or uid), got %d arguments", c.NArg())
-	}
-	ref, err := jobs.ParseRef(c.Args().First())
+	ref, only, after, err := logsArgs(c)
 	if err != nil {
-		return usageError("logs: %v", err)
-	}
-	only := jobs.Stream(c.String("stream"))
-	if only != "" && only != jobs.StreamStdout && only != jobs.StreamStderr && only != jobs.StreamTTY {
-		return usageError("logs: --stream must be stdout or stderr, not %q", only)
-	}
-	after := jobs.Seq(c.Int64("after"))
-	if after < 0 {
-		return usageError("logs: --after must not be negative")
+		return err
 	}
 	return remoteLogs(c, sio, cl, ref, only, after)
 }
