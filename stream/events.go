@@ -229,21 +229,33 @@ func writeEvents(w http.ResponseWriter, evs []jobs.Event, last jobs.Seq) {
 	w.Write(jobs.AppendJSONArray(nil, evs))
 }
 
-// serveLongPoll answers with the events after q.after as soon as there are
-// any, [] when q.wait passes first, 204 when the job ended at or before
-// q.after.
-func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, q eventsQuery) {
+// openEvents starts a long poll or an event stream: it finds the job and
+// checks the cursor, answering an error, or 204 when the job ended at or
+// before q.after (which also stops EventSource's own reconnecting). ok
+// reports that the caller goes on with j.
+func (s *Server) openEvents(w http.ResponseWriter, r *http.Request, q eventsQuery) (j jobs.Job, ok bool) {
 	j, err := s.lookup(r.Context(), r)
 	if err == nil {
 		err = checkAfter(j, q.after)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return j, false
 	}
 	if j.Status.Final() && q.after >= j.LastSeq {
 		w.Header().Set(headerLastSeq, strconv.FormatInt(int64(j.LastSeq), 10))
 		w.WriteHeader(http.StatusNoContent)
+		return j, false
+	}
+	return j, true
+}
+
+// serveLongPoll answers with the events after q.after as soon as there are
+// any, [] when q.wait passes first, 204 when the job ended at or before
+// q.after.
+func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, q eventsQuery) {
+	j, ok := s.openEvents(w, r, q)
+	if !ok {
 		return
 	}
 	if q.after < j.LastSeq {

@@ -22,18 +22,8 @@ var sseHeartbeat = []byte("event: heartbeat\ndata: {}\n\n")
 // "id: <seq>" and "data: <event JSON>", from after (or Last-Event-ID) to
 // the exit event, after which the response ends.
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery) {
-	j, err := s.lookup(r.Context(), r)
-	if err == nil {
-		err = checkAfter(j, q.after)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if j.Status.Final() && q.after >= j.LastSeq {
-		// 204 stops EventSource's own reconnecting.
-		w.Header().Set(headerLastSeq, strconv.FormatInt(int64(j.LastSeq), 10))
-		w.WriteHeader(http.StatusNoContent)
+	j, ok := s.openEvents(w, r, q)
+	if !ok {
 		return
 	}
 	ctx, done, ok := s.trackRequest(r.Context())
