@@ -89,30 +89,11 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	if err == nil && s.Store == nil {
 		err = fmt.Errorf("job listing is not available here: %w", jobs.ErrNotFound)
 	}
-	if !isUpgrade(r) {
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSONError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket")
-		return
-	}
-	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
-	if aerr != nil {
-		return
-	}
-	if err != nil {
-		code, why := s.closeFor(err, "open "+r.URL.Path)
-		c.Close(code, why)
-		return
-	}
-	wc := s.register(c, r.RemoteAddr)
+	wc := s.accept(w, r, err, TransportDashboard)
 	if wc == nil {
-		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
 	defer s.unregister(wc)
-	wc.transport = TransportDashboard
 	defer s.viewer(TransportDashboard, false)()
 	wc.onMessage = func(clientMessage) []byte { return dashboardUnsupported }
 	wc.start()

@@ -23,36 +23,47 @@ const clientReadLimit = 64 << 10
 
 var heartbeatMsg = []byte("[]")
 
-// serveStream serves GET /api/jobs/{ref}/stream?after=SEQ[&collapse=1].
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	j, after, collapse, err := s.streamRequest(r)
+// accept opens a WebSocket stream whose request was checked with the
+// result err. A plain request gets err as an HTTP error (or 426); after
+// the upgrade, err becomes a close code, so that a browser can tell errors
+// apart. It returns the registered connection (the caller unregisters
+// it), or nil when the request has been answered.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, err error, transport string) *wsConn {
 	if !isUpgrade(r) {
 		if err != nil {
 			s.writeError(w, r, err)
-			return
+			return nil
 		}
 		writeJSONError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket")
-		return
+		return nil
 	}
 	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
 	if aerr != nil {
-		return // Accept answered (403 for a foreign origin)
+		return nil // Accept answered (403 for a foreign origin)
 	}
-	// Errors come as close codes after the upgrade, so that a browser can
-	// tell them apart.
 	if err != nil {
 		code, why := s.closeFor(err, "open "+r.URL.Path)
 		c.Close(code, why)
-		return
+		return nil
 	}
 	wc := s.register(c, r.RemoteAddr)
 	if wc == nil {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
+		return nil
+	}
+	wc.transport = transport
+	return wc
+}
+
+// serveStream serves GET /api/jobs/{ref}/stream?after=SEQ[&collapse=1].
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
+	j, after, collapse, err := s.streamRequest(r)
+	wc := s.accept(w, r, err, TransportWS)
+	if wc == nil {
 		return
 	}
 	defer s.unregister(wc)
 	wc.access = AccessOf(r.Context())
-	wc.transport = TransportWS
 	defer s.viewer(TransportWS, after > 0)()
 	if j.Status.Final() && after >= j.LastSeq {
 		wc.close(websocket.StatusNormalClosure, "job finished")
