@@ -62,9 +62,10 @@ func (b *Batch) JSON() []byte {
 	return b.json
 }
 
-// recycle returns the JSON buffer of a private batch for reuse; the caller
-// is its only user and does not touch the batch again.
-func (b *Batch) recycle() {
+// Recycle returns the JSON buffer of a private batch (see PrivateBatches)
+// for reuse; the caller is its only user and does not touch the batch
+// again. It does nothing to a shared batch.
+func (b *Batch) Recycle() {
 	if b.private && b.json != nil {
 		p := b.json[:0]
 		b.json = nil
@@ -89,8 +90,8 @@ func (b *Batch) size() int {
 	return n
 }
 
-// contiguous reports whether evs are numbered first, first+1, ...
-func contiguous(evs []jobs.Event) bool {
+// Contiguous reports whether evs are numbered first, first+1, ...
+func Contiguous(evs []jobs.Event) bool {
 	for i := range evs {
 		if evs[i].Seq != evs[0].Seq+jobs.Seq(i) {
 			return false
@@ -116,4 +117,18 @@ func split(evs []jobs.Event, maxEvents, maxBytes int) [][]jobs.Event {
 		evs = evs[n:]
 	}
 	return out
+}
+
+// PrivateBatches cuts evs, in seq order, into batches of about maxBytes
+// each that belong to one consumer (a History page, a collapsed history,
+// which may have holes in seq): their JSON buffers come from a pool and go
+// back to it on Recycle.
+func PrivateBatches(evs []jobs.Event, maxBytes int) []*Batch {
+	var bs []*Batch
+	for _, run := range split(evs, len(evs), maxBytes) {
+		b := newBatch(run)
+		b.private = true
+		bs = append(bs, b)
+	}
+	return bs
 }

@@ -4,16 +4,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/coder/websocket"
 
 	"github.com/jobrun/jobrun/jobs"
 )
 
-// Close codes of the stream endpoint beyond the standard ones (1000 after
-// the exit event, 1001 when the server shuts down, 1011 on an internal
-// error). docs/protocol.md has the table.
+// The error vocabulary of the wire, shared by every endpoint (stream/api,
+// stream/access, stream/ingest) and their clients: close codes, the HTTP
+// statuses and close codes of errors, the JSON error body, and the errors
+// a client sees. Domain errors become statuses in StatusCode and close
+// codes in CloseCode, nowhere else.
+
+// Close codes beyond the standard ones (1000 after the exit event, 1001
+// when the server shuts down, 1009 for a message over the read limit, 1011
+// on an internal error). docs/protocol.md has the table.
 const (
 	CodeInvalid  = 4400 // malformed request (bad job reference or after)
 	CodeNotFound = 4404 // unknown job
@@ -23,30 +31,41 @@ const (
 	// good, or does not allow this (a share link for another job).
 	CodeUnauthorized = 4401
 	CodeForbidden    = 4403
+	// Ingest only.
+	CodeSilent   = 4408 // the agent sent nothing for longer than the agent timeout
+	CodeGone     = 4410 // the job was ended as lost: the server takes no more events for it
+	CodeMismatch = 4422 // a resent seq carries other content than the stored event
 )
 
-// Errors of the HTTP transport itself, beside the jobs sentinels.
+// Errors of the transports themselves, beside the jobs sentinels.
 var (
-	// errForbidden: a request that changes something came from another
-	// site (no same-origin Origin or Sec-Fetch-Site).
-	errForbidden = errors.New("forbidden")
-	// errMediaType: a request body that is not application/json.
-	errMediaType = errors.New("unsupported media type")
+	// ErrUnauthorized: no credential, or one that is not valid (401, 4401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the credential does not allow this, or a request that
+	// changes something came from another site (403, 4403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrTooManyFailures: too many failed sign-ins from one address (429).
+	ErrTooManyFailures = errors.New("too many failed authentications")
+	// ErrMediaType: a request body that is not application/json (415).
+	ErrMediaType = errors.New("unsupported media type")
+	// ErrShuttingDown: a request that came after the server began to
+	// close (503, 1001).
+	ErrShuttingDown = errors.New("server shutting down")
 )
 
-// statusCode maps an error to its HTTP status: the one place where domain
+// StatusCode maps an error to its HTTP status: the one place where domain
 // errors become statuses.
-func statusCode(err error) int {
+func StatusCode(err error) int {
 	switch {
-	case errors.Is(err, errUnauthorized):
+	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
-	case errors.Is(err, errTooManyFailures):
+	case errors.Is(err, ErrTooManyFailures):
 		return http.StatusTooManyRequests
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, errMediaType):
+	case errors.Is(err, ErrMediaType):
 		return http.StatusUnsupportedMediaType
-	case errors.Is(err, errShuttingDown):
+	case errors.Is(err, ErrShuttingDown):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, jobs.ErrNotFound):
 		return http.StatusNotFound
@@ -64,13 +83,13 @@ func statusCode(err error) int {
 	return http.StatusInternalServerError
 }
 
-// closeCode maps an error to its WebSocket close code: the one place where
+// CloseCode maps an error to its WebSocket close code: the one place where
 // domain errors become close codes.
-func closeCode(err error) websocket.StatusCode {
+func CloseCode(err error) websocket.StatusCode {
 	switch {
-	case errors.Is(err, errUnauthorized):
+	case errors.Is(err, ErrUnauthorized):
 		return CodeUnauthorized
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, ErrForbidden):
 		return CodeForbidden
 	case errors.Is(err, jobs.ErrNotFound):
 		return CodeNotFound
@@ -88,7 +107,7 @@ func closeCode(err error) websocket.StatusCode {
 	return websocket.StatusInternalError
 }
 
-// sentinelFor is the inverse of statusCode and closeCode, for the client.
+// sentinelFor is the inverse of StatusCode and CloseCode, for clients.
 func sentinelFor(code int) error {
 	switch code {
 	case http.StatusNotFound, CodeNotFound:
@@ -107,33 +126,27 @@ func sentinelFor(code int) error {
 	return nil
 }
 
-// errorBody is the JSON body of every plain HTTP error.
-type errorBody struct {
+// ErrorBody is the JSON body of every plain HTTP error.
+type ErrorBody struct {
 	Error string `json:"error"`
 	Code  int    `json:"code"`
 }
 
-// writeError answers with err's status and a JSON body. Internal errors
-// are logged and not shown.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := statusCode(err)
-	msg := err.Error()
-	if code == http.StatusInternalServerError {
-		s.logger().Error("stream: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
-	}
-	writeJSONError(w, code, msg)
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
+// WriteJSONError answers with status code and an ErrorBody.
+func WriteJSONError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, Code: code})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: msg, Code: code})
 }
 
-// HTTPError is a plain HTTP error answer, as seen by Client. It unwraps to
-// the matching jobs sentinel (jobs.ErrNotFound for 404, ...).
+// IsUpgrade reports whether r asks for a WebSocket.
+func IsUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// HTTPError is a plain HTTP error answer, as a client sees it. It unwraps
+// to the matching jobs sentinel (jobs.ErrNotFound for 404, ...).
 type HTTPError struct {
 	StatusCode int
 	Message    string
@@ -147,9 +160,21 @@ func (e *HTTPError) Error() string {
 // Unwrap returns the jobs sentinel of the status, if any.
 func (e *HTTPError) Unwrap() error { return sentinelFor(e.StatusCode) }
 
-// CloseError is a stream that the server closed with an error code, as
-// seen by Client. It unwraps to the matching jobs sentinel (jobs.ErrNotFound
-// for 4404, ...).
+// ReadHTTPError turns an error answer into an *HTTPError, with the
+// message of its ErrorBody (or the start of its body).
+func ReadHTTPError(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var eb ErrorBody
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
+		msg = eb.Error
+	}
+	return &HTTPError{StatusCode: resp.StatusCode, Message: msg}
+}
+
+// CloseError is a WebSocket that the server closed with an error code, as
+// a client sees it. It unwraps to the matching jobs sentinel
+// (jobs.ErrNotFound for 4404, ...).
 type CloseError struct {
 	Code   int
 	Reason string
@@ -162,3 +187,13 @@ func (e *CloseError) Error() string {
 
 // Unwrap returns the jobs sentinel of the code, if any.
 func (e *CloseError) Unwrap() error { return sentinelFor(e.Code) }
+
+// CloseErrorOf turns the error of a read that ended with a close frame
+// into a *CloseError; other errors are returned as they are.
+func CloseErrorOf(err error) error {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
+	}
+	return err
+}

@@ -136,6 +136,10 @@ func NewHub(h History, o HubOptions) *Hub {
 	return hub
 }
 
+// PageBytes is the target size of one message (HubOptions.PageBytes, or
+// its default), for consumers that cut batches of their own.
+func (h *Hub) PageBytes() int { return h.opts.PageBytes }
+
 // Close wakes every waiting subscriber (their Next returns ErrClosed),
 // stops the poller and waits for it. Publish after Close does nothing.
 func (h *Hub) Close() error {
@@ -149,6 +153,9 @@ func (h *Hub) Close() error {
 	h.wg.Wait()
 	return nil
 }
+
+// Done is closed when the Hub is closed.
+func (h *Hub) Done() <-chan struct{} { return h.done }
 
 func (h *Hub) isClosed() bool {
 	select {
@@ -201,7 +208,7 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 		// Nobody to share batches with: keep no ring (and pin no read
 		// buffers). A later subscriber reads History up to lastPub.
 		t.ring, t.ringBytes = nil, 0
-	} else if !contiguous(events) {
+	} else if !Contiguous(events) {
 		h.opts.Logger.Warn("stream: non-contiguous publish; serving it from History",
 			"job", id, "first", events[0].Seq)
 		t.ring, t.ringBytes = nil, 0

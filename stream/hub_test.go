@@ -13,26 +13,27 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
 // drain reads sub until io.EOF, checking seq after+1.. exactly once, and
 // returns the last seq and the batches.
 func drain(ctx context.Context, sub *stream.Subscription, after jobs.Seq) (jobs.Seq, []*stream.Batch, error) {
-	c := seqChecker{last: after}
+	c := streamtest.SeqChecker{Last: after}
 	var got []*stream.Batch
 	for {
 		b, err := sub.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			return c.last, got, nil
+			return c.Last, got, nil
 		}
 		if err != nil {
-			return c.last, got, err
+			return c.Last, got, err
 		}
-		if b.First != c.last+1 || b.Last != b.Events[len(b.Events)-1].Seq {
-			return c.last, got, errors.New("batch bounds do not match its events")
+		if b.First != c.Last+1 || b.Last != b.Events[len(b.Events)-1].Seq {
+			return c.Last, got, errors.New("batch bounds do not match its events")
 		}
-		if err := c.add(b.Events); err != nil {
-			return c.last, got, err
+		if err := c.Add(b.Events); err != nil {
+			return c.Last, got, err
 		}
 		got = append(got, b)
 	}
@@ -42,15 +43,15 @@ func drain(ctx context.Context, sub *stream.Subscription, after jobs.Seq) (jobs.
 // cursors: each gets after+1..N exactly once, across the switch between
 // History and the ring (and back, as the small ring overflows).
 func TestSwitchOver(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
-	hub := newHub(t, db, stream.HubOptions{RingBytes: 64 << 10, PageEvents: 700})
-	j := newJob(t, db)
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
+	hub := streamtest.NewHub(t, db, stream.HubOptions{RingBytes: 64 << 10, PageEvents: 700})
+	j := streamtest.NewJob(t, db)
 
 	// Stored before this Hub published anything: only History has them.
 	const stored, total = 3000, 15000
 	for s := jobs.Seq(1); s <= stored; s += 500 {
-		commit(t, db, nil, j.ID, lines(s, 500))
+		streamtest.Commit(t, db, nil, j.ID, streamtest.Lines(s, 500))
 	}
 
 	started := make(chan struct{})
@@ -60,7 +61,7 @@ func TestSwitchOver(t *testing.T) {
 		next := jobs.Seq(stored + 1)
 		for next <= total {
 			n := min(1+rng.IntN(300), int(total-next+1))
-			commit(t, db, hub, j.ID, lines(next, n))
+			streamtest.Commit(t, db, hub, j.ID, streamtest.Lines(next, n))
 			next += jobs.Seq(n)
 			if next > stored+2000 {
 				select {
@@ -70,7 +71,7 @@ func TestSwitchOver(t *testing.T) {
 				}
 			}
 		}
-		commit(t, db, hub, j.ID, []jobs.Event{exitEvent(total + 1)})
+		streamtest.Commit(t, db, hub, j.ID, []jobs.Event{streamtest.ExitEvent(total + 1)})
 	})
 
 	afters := []jobs.Seq{0, 0, 1, 100, 2999, 3000, 3001, 4000, 0, 10, 2500, 500}
@@ -105,24 +106,24 @@ func TestSwitchOver(t *testing.T) {
 // everything; once caught up it gets live batches from the ring, the same
 // Batch as every other subscriber.
 func TestRingOverrun(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
-	hub := newHub(t, db, stream.HubOptions{RingBytes: 4 << 10, RingBatches: 2})
-	j := newJob(t, db)
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
+	hub := streamtest.NewHub(t, db, stream.HubOptions{RingBytes: 4 << 10, RingBatches: 2})
+	j := streamtest.NewJob(t, db)
 
 	slow := hub.Subscribe(j.ID, 0)
 	defer slow.Close()
 	for s := jobs.Seq(1); s <= 2000; s += 10 {
-		commit(t, db, hub, j.ID, lines(s, 10))
+		streamtest.Commit(t, db, hub, j.ID, streamtest.Lines(s, 10))
 	}
-	c := seqChecker{}
+	c := streamtest.SeqChecker{}
 	fromHistory := false
-	for c.last < 2000 {
+	for c.Last < 2000 {
 		b, err := slow.Next(ctx)
 		if err != nil {
 			t.Fatalf("next: %v", err)
 		}
-		if err := c.add(b.Events); err != nil {
+		if err := c.Add(b.Events); err != nil {
 			t.Fatal(err)
 		}
 		fromHistory = fromHistory || len(b.Events) > 10
@@ -133,7 +134,7 @@ func TestRingOverrun(t *testing.T) {
 
 	other := hub.Subscribe(j.ID, 2000)
 	defer other.Close()
-	commit(t, db, hub, j.ID, lines(2001, 5))
+	streamtest.Commit(t, db, hub, j.ID, streamtest.Lines(2001, 5))
 	b1, err := slow.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -156,11 +157,11 @@ func TestRingOverrun(t *testing.T) {
 // TestPublishGap: events committed but never published (or published out
 // of order) are still delivered, from History, exactly once.
 func TestPublishGap(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
-	hub := newHub(t, db, stream.HubOptions{})
-	j := newJob(t, db)
-	evs := append(lines(1, 40), exitEvent(41))
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
+	hub := streamtest.NewHub(t, db, stream.HubOptions{})
+	j := streamtest.NewJob(t, db)
+	evs := append(streamtest.Lines(1, 40), streamtest.ExitEvent(41))
 	if err := db.AppendEvents(ctx, j.ID, evs); err != nil {
 		t.Fatal(err)
 	}
@@ -178,13 +179,13 @@ func TestPublishGap(t *testing.T) {
 // TestWaitDelivered: WaitDelivered returns once every subscription asked
 // for the batch after the exit event, or closed.
 func TestWaitDelivered(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
-	hub := newHub(t, db, stream.HubOptions{})
-	j := newJob(t, db)
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
+	hub := streamtest.NewHub(t, db, stream.HubOptions{})
+	j := streamtest.NewJob(t, db)
 	a := hub.Subscribe(j.ID, 0)
 	b := hub.Subscribe(j.ID, 0)
-	commit(t, db, hub, j.ID, append(lines(1, 3), exitEvent(4)))
+	streamtest.Commit(t, db, hub, j.ID, append(streamtest.Lines(1, 3), streamtest.ExitEvent(4)))
 
 	done, cancel := context.WithCancel(ctx)
 	cancel()
@@ -216,10 +217,10 @@ func TestWaitDelivered(t *testing.T) {
 // TestNextClosed: Next returns ErrClosed after the subscription or the Hub
 // closes, including one already waiting.
 func TestNextClosed(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
 	hub := stream.NewHub(db, stream.HubOptions{PollInterval: -1})
-	j := newJob(t, db)
+	j := streamtest.NewJob(t, db)
 	a := hub.Subscribe(j.ID, 0)
 	a.Close()
 	if _, err := a.Next(ctx); !errors.Is(err, stream.ErrClosed) {
@@ -241,11 +242,11 @@ func TestNextClosed(t *testing.T) {
 // same file (another process, as far as SQLite can tell) reach a
 // subscriber through the DataVersion poller.
 func TestPollerSeesOtherWriter(t *testing.T) {
-	ctx := testCtx(t)
-	writer := openDB(t)
-	reader := openDBAt(t, writer.Path())
-	hub := newHub(t, reader, stream.HubOptions{PollInterval: 5 * time.Millisecond})
-	j := newJob(t, writer)
+	ctx := streamtest.Ctx(t)
+	writer := streamtest.OpenDB(t)
+	reader := streamtest.OpenDBAt(t, writer.Path())
+	hub := streamtest.NewHub(t, reader, stream.HubOptions{PollInterval: 5 * time.Millisecond})
+	j := streamtest.NewJob(t, writer)
 
 	sub := hub.Subscribe(j.ID, 0)
 	defer sub.Close()
@@ -258,9 +259,9 @@ func TestPollerSeesOtherWriter(t *testing.T) {
 		result <- err
 	}()
 	for s := jobs.Seq(1); s <= 500; s += 50 {
-		commit(t, writer, nil, j.ID, lines(s, 50))
+		streamtest.Commit(t, writer, nil, j.ID, streamtest.Lines(s, 50))
 	}
-	commit(t, writer, nil, j.ID, []jobs.Event{exitEvent(501)})
+	streamtest.Commit(t, writer, nil, j.ID, []jobs.Event{streamtest.ExitEvent(501)})
 	if err := <-result; err != nil {
 		t.Fatal(err)
 	}
@@ -269,11 +270,11 @@ func TestPollerSeesOtherWriter(t *testing.T) {
 // TestPoke: without a poller, Poke makes waiting subscribers re-read
 // History.
 func TestPoke(t *testing.T) {
-	ctx := testCtx(t)
-	writer := openDB(t)
-	reader := openDBAt(t, writer.Path())
-	hub := newHub(t, reader, stream.HubOptions{PollInterval: -1})
-	j := newJob(t, writer)
+	ctx := streamtest.Ctx(t)
+	writer := streamtest.OpenDB(t)
+	reader := streamtest.OpenDBAt(t, writer.Path())
+	hub := streamtest.NewHub(t, reader, stream.HubOptions{PollInterval: -1})
+	j := streamtest.NewJob(t, writer)
 	sub := hub.Subscribe(j.ID, 0)
 	defer sub.Close()
 	got := make(chan *stream.Batch)
@@ -288,7 +289,7 @@ func TestPoke(t *testing.T) {
 		}
 	}()
 	for s := jobs.Seq(1); s <= 30; s += 10 {
-		commit(t, writer, nil, j.ID, lines(s, 10))
+		streamtest.Commit(t, writer, nil, j.ID, streamtest.Lines(s, 10))
 		hub.Poke()
 		if b := <-got; b == nil || b.First != s || b.Last != s+9 {
 			t.Fatalf("after poke got %v, want %d..%d", b, s, s+9)
@@ -310,12 +311,12 @@ func (c *countingHistory) Events(ctx context.Context, id jobs.ID, after jobs.Seq
 // TestPokeSkipsLocalJobs: subscribers of a job published by this process
 // are served from the ring and are not sent to History by pokes.
 func TestPokeSkipsLocalJobs(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
 	h := &countingHistory{DB: db}
-	hub := newHub(t, h, stream.HubOptions{PollInterval: -1})
-	j := newJob(t, db)
-	commit(t, db, hub, j.ID, lines(1, 10))
+	hub := streamtest.NewHub(t, h, stream.HubOptions{PollInterval: -1})
+	j := streamtest.NewJob(t, db)
+	streamtest.Commit(t, db, hub, j.ID, streamtest.Lines(1, 10))
 	sub := hub.Subscribe(j.ID, 0)
 	defer sub.Close()
 	got := make(chan *stream.Batch)
@@ -337,7 +338,7 @@ func TestPokeSkipsLocalJobs(t *testing.T) {
 		for range 5 {
 			hub.Poke()
 		}
-		commit(t, db, hub, j.ID, lines(s, 10))
+		streamtest.Commit(t, db, hub, j.ID, streamtest.Lines(s, 10))
 		if b := <-got; b == nil || b.First != s {
 			t.Fatalf("got %v, want a batch from %d", b, s)
 		}

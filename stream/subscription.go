@@ -157,18 +157,6 @@ func (s *Subscription) takePending() *Batch {
 	return s.deliver(b)
 }
 
-// historyBatches cuts a History page into this subscriber's own batches
-// of about one message each.
-func historyBatches(evs []jobs.Event, pageBytes int) []*Batch {
-	var bs []*Batch
-	for _, run := range split(evs, len(evs), pageBytes) {
-		b := newBatch(run)
-		b.private = true
-		bs = append(bs, b)
-	}
-	return bs
-}
-
 // page is the result of one History read.
 type page struct {
 	after   jobs.Seq
@@ -200,7 +188,7 @@ func (s *Subscription) readHistory(ctx context.Context) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if evs[0].Seq != s.cursor+1 || !contiguous(evs) {
+	if evs[0].Seq != s.cursor+1 || !Contiguous(evs) {
 		return fmt.Errorf("events of job %d after seq %d: got seq %d..%d, not contiguous from %d",
 			id, s.cursor, evs[0].Seq, evs[len(evs)-1].Seq, s.cursor+1)
 	}
@@ -214,7 +202,7 @@ func (s *Subscription) readHistory(ctx context.Context) error {
 	s.limit = min(max(s.hub.opts.PageBytes/avg, 16), s.hub.opts.PageEvents)
 	s.pending = p.batches
 	if s.pending == nil {
-		s.pending = historyBatches(evs, s.hub.opts.PageBytes)
+		s.pending = PrivateBatches(evs, s.hub.opts.PageBytes)
 	}
 	if full {
 		s.readAhead(evs[len(evs)-1].Seq)
@@ -242,7 +230,7 @@ func (s *Subscription) readAhead(after jobs.Seq) {
 		if err == nil && len(evs) > 0 {
 			// Encode here too, so that reading and encoding the next
 			// page overlap with writing this one.
-			p.batches = historyBatches(evs, h.opts.PageBytes)
+			p.batches = PrivateBatches(evs, h.opts.PageBytes)
 			for _, b := range p.batches {
 				b.JSON()
 			}

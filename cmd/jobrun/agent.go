@@ -20,6 +20,8 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/ingest"
 )
 
 // serverFlag is the --server flag of the commands that can work against a
@@ -111,7 +113,7 @@ func execServer(c *cli.Context) (string, *http.Client, error) {
 
 // checkAgentAccess turns what probing the server said into exec's error:
 // a refused or read-only token, or a certificate that cannot be verified.
-func checkAgentAccess(server string, info stream.Info, err error) error {
+func checkAgentAccess(server string, info api.Info, err error) error {
 	switch {
 	case errors.Is(err, errNeedsCredential), errors.Is(err, errCertificate):
 		return errors.New(credentialHelp(server, err))
@@ -134,7 +136,7 @@ func probeRole(ctx context.Context, addr string) string {
 		return ""
 	}
 	defer resp.Body.Close()
-	var info stream.Info
+	var info api.Info
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&info) != nil || info.App != "jobrun" {
 		return ""
 	}
@@ -173,7 +175,7 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 
 	var r *jobs.Run
 	welcomed := make(chan jobs.ID, 1)
-	ag := stream.NewAgent(sp.DB, stream.AgentOptions{
+	ag := ingest.NewAgent(sp.DB, ingest.AgentOptions{
 		URL:    server,
 		HTTP:   x.http,
 		Logger: logger,

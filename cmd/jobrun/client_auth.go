@@ -15,7 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 // clientFlags are the flags of the commands that talk to a jobrun serve
@@ -124,35 +124,35 @@ func (b *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // there, and what our credential may do. An error wrapping
 // errNeedsCredential means the server refuses our credential (none, or a
 // wrong one); errCertificate that its certificate cannot be verified.
-func probeServer(ctx context.Context, base string, hc *http.Client, timeout time.Duration) (stream.Info, error) {
+func probeServer(ctx context.Context, base string, hc *http.Client, timeout time.Duration) (api.Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/api/info", nil)
 	if err != nil {
-		return stream.Info{}, err
+		return api.Info{}, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		var verr *tls.CertificateVerificationError
 		if errors.As(err, &verr) {
-			return stream.Info{}, fmt.Errorf("%w: %v", errCertificate, verr.Err)
+			return api.Info{}, fmt.Errorf("%w: %v", errCertificate, verr.Err)
 		}
-		return stream.Info{}, err
+		return api.Info{}, err
 	}
 	defer resp.Body.Close()
-	var info stream.Info
+	var info api.Info
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), `realm="jobrun"`):
 		var eb struct {
 			Error string `json:"error"`
 		}
 		json.NewDecoder(resp.Body).Decode(&eb)
-		return stream.Info{App: "jobrun"}, fmt.Errorf("%w (%s)", errNeedsCredential, eb.Error)
+		return api.Info{App: "jobrun"}, fmt.Errorf("%w (%s)", errNeedsCredential, eb.Error)
 	case resp.StatusCode != http.StatusOK:
-		return stream.Info{}, fmt.Errorf("GET /api/info: HTTP %d", resp.StatusCode)
+		return api.Info{}, fmt.Errorf("GET /api/info: HTTP %d", resp.StatusCode)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || info.App != "jobrun" {
-		return stream.Info{}, errors.New("not a jobrun server")
+		return api.Info{}, errors.New("not a jobrun server")
 	}
 	return info, nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 // jobrun doctor checks the path from this machine to a server the way a
@@ -73,6 +75,7 @@ type doctor struct {
 	token string
 	roots *x509.CertPool // nil: the system's
 	hc    *http.Client
+	probe *api.Prober // the transport measures, through hc
 	idle  time.Duration
 
 	// Learnt on the way.
@@ -99,6 +102,7 @@ func newDoctor(base, token, caFile string) (*doctor, error) {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	d.hc = &http.Client{Transport: bearer{token: token, next: tr}}
+	d.probe = &api.Prober{BaseURL: strings.TrimSuffix(u.String(), "/"), HTTP: d.hc}
 	return d, nil
 }
 
@@ -121,18 +125,6 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 func (d *doctor) url(path string) string {
 	return strings.TrimSuffix(d.base.String(), "/") + path
 }
-
-// wsURL is url with the ws or wss scheme.
-func (d *doctor) wsURL(path string) string {
-	u := d.url(path)
-	if rest, ok := strings.CutPrefix(u, "https://"); ok {
-		return "wss://" + rest
-	}
-	return "ws://" + strings.TrimPrefix(u, "http://")
-}
-
-// origin is the Origin a page of the server sends.
-func (d *doctor) origin() string { return d.base.Scheme + "://" + d.base.Host }
 
 // Check results.
 const (

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 // The fixes doctor suggests most often.
@@ -53,16 +52,7 @@ func (d *doctor) get(ctx context.Context, path string, timeout time.Duration, he
 }
 
 // jobrunError returns the message of a jobrun JSON error body, or "".
-func jobrunError(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-		Code  int    `json:"code"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Code == 0 {
-		return ""
-	}
-	return e.Error
-}
+func jobrunError(body []byte) string { return (&api.Refusal{Body: body}).JobrunError() }
 
 // checkTLS checks the certificate of an https server: trusted, for this
 // host name, not expired (nor soon).
@@ -173,14 +163,14 @@ func (d *doctor) checkServer(ctx context.Context) check {
 		return ck
 	case resp.StatusCode == http.StatusForbidden && strings.Contains(jobrunError(body), "host"):
 		ck.msg = "jobrun refuses the host name of the URL: " + jobrunError(body)
-		ck.fix = "start jobrun serve with --public-url " + d.origin() + " (behind a proxy: and pass the Host header, proxy_set_header Host $host)"
+		ck.fix = "start jobrun serve with --public-url " + d.probe.Origin() + " (behind a proxy: and pass the Host header, proxy_set_header Host $host)"
 		return ck
 	case resp.StatusCode != http.StatusOK:
 		ck.msg = fmt.Sprintf("GET /api/info answers HTTP %d %s", resp.StatusCode, firstLine(body))
 		ck.fix = "a proxy on the way cannot reach jobrun serve, or jobrun is not at this URL's root; check the proxy's upstream (docs/deploy.md)"
 		return ck
 	}
-	var info stream.Info
+	var info api.Info
 	if err := json.Unmarshal(body, &info); err != nil || info.App != "jobrun" {
 		ck.msg = fmt.Sprintf("something other than jobrun answers GET /api/info (%s)", resp.Header.Get("Content-Type"))
 		ck.fix = "check the URL: jobrun must be served at its root (a proxy location / to jobrun serve)"
@@ -271,54 +261,41 @@ func (d *doctor) checkToken(ctx context.Context) check {
 // opens it, and that a message comes through.
 func (d *doctor) checkWebSocket(ctx context.Context) check {
 	ck := check{name: "websocket", status: statusFail}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	c, resp, err := websocket.Dial(ctx, d.wsURL("/api/stream?limit=1"), &websocket.DialOptions{
-		HTTPClient: d.hc,
-		HTTPHeader: http.Header{"Origin": {d.origin()}},
-	})
-	if err != nil {
-		var body []byte
-		if resp != nil && resp.Body != nil {
-			body, _ = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		}
+	m := d.probe.WebSocket(ctx)
+	if m.DialErr != nil {
+		r := m.Refused
 		switch {
-		case resp == nil:
-			ck.msg = fmt.Sprintf("the upgrade failed: %v", err)
+		case r == nil:
+			ck.msg = fmt.Sprintf("the upgrade failed: %v", m.DialErr)
 			ck.fix = fixUpgrade
-		case resp.StatusCode == http.StatusUpgradeRequired && jobrunError(body) != "":
+		case r.Status == http.StatusUpgradeRequired && r.JobrunError() != "":
 			ck.msg = "the upgrade reached jobrun without its Upgrade header (HTTP 426): a proxy on the way drops the Upgrade and Connection headers"
 			ck.fix = fixUpgrade
-		case resp.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(string(body)), "origin"):
-			ck.msg = fmt.Sprintf("jobrun refuses the origin %s of this server's pages: the Host it sees is not the URL's", d.origin())
-			ck.fix = "pass the Host header to jobrun (nginx: proxy_set_header Host $host;) or start jobrun serve with --public-url " + d.origin()
-		case resp.StatusCode == http.StatusUnauthorized:
+		case r.Status == http.StatusForbidden && strings.Contains(strings.ToLower(string(r.Body)), "origin"):
+			ck.msg = fmt.Sprintf("jobrun refuses the origin %s of this server's pages: the Host it sees is not the URL's", d.probe.Origin())
+			ck.fix = "pass the Host header to jobrun (nginx: proxy_set_header Host $host;) or start jobrun serve with --public-url " + d.probe.Origin()
+		case r.Status == http.StatusUnauthorized:
 			ck.msg = "the upgrade needs a token (see the token check)"
 			ck.fix = "pass --token or set JOBRUN_TOKEN"
 		default:
-			ck.msg = fmt.Sprintf("something on the way answers the upgrade with HTTP %d %s", resp.StatusCode, firstLine(body))
+			ck.msg = fmt.Sprintf("something on the way answers the upgrade with HTTP %d %s", r.Status, firstLine(r.Body))
 			ck.fix = fixUpgrade
 		}
 		return ck
 	}
-	defer c.CloseNow()
-	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer rcancel()
-	_, msg, err := c.Read(rctx)
 	switch {
-	case err == nil && strings.Contains(string(msg), `"snapshot"`):
+	case m.Snapshot:
 		ck.status, ck.msg = statusOK, "the upgrade passes and messages come through (the dashboard stream)"
-	case websocket.CloseStatus(err) == 4404: // jobrun exec: no dashboard
+	case m.CloseCode == 4404: // jobrun exec: no dashboard
 		ck.status, ck.msg = statusOK, "the upgrade passes"
-	case err != nil && rctx.Err() != nil:
+	case m.ReadTimedOut:
 		ck.status = statusWarn
 		ck.msg = "the upgrade passes, but no message came through within 10 s"
 		ck.fix = "something on the way holds WebSocket messages back; " + fixBuffering
 	default:
-		ck.msg = fmt.Sprintf("the upgrade passes, but the connection ends at once: %v", err)
+		ck.msg = fmt.Sprintf("the upgrade passes, but the connection ends at once: %v", m.ReadErr)
 		ck.fix = fixUpgrade
 	}
-	c.Close(websocket.StatusNormalClosure, "")
 	return ck
 }
 
@@ -331,51 +308,30 @@ const probeHold = 2 * time.Second
 // delivers both at the end.
 func (d *doctor) checkSSE(ctx context.Context) check {
 	ck := check{name: "sse", status: statusFail}
-	ctx, cancel := context.WithTimeout(ctx, probeHold+20*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.url("/api/probe/sse?hold="+probeHold.String()), nil)
-	req.Header.Set("Accept", "text/event-stream")
-	start := time.Now()
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		ck.msg = fmt.Sprintf("no event stream: %v", err)
+	m := d.probe.SSE(ctx, probeHold)
+	switch r := m.Refused; {
+	case m.Err != nil:
+		ck.msg = fmt.Sprintf("no event stream: %v", m.Err)
 		ck.fix = fixBuffering
-		return ck
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		if resp.StatusCode == http.StatusNotFound && jobrunError(body) != "" {
-			ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
-			return ck
-		}
-		ck.msg = fmt.Sprintf("event streams are refused: HTTP %d %s", resp.StatusCode, firstLine(body))
+	case r != nil && r.Status == http.StatusNotFound && r.JobrunError() != "":
+		ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
+	case r != nil:
+		ck.msg = fmt.Sprintf("event streams are refused: HTTP %d %s", r.Status, firstLine(r.Body))
 		ck.fix = "allow text/event-stream answers for /api/ on the proxy; meanwhile pages fall back to long polling"
-		return ck
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		ck.msg = fmt.Sprintf("the event stream arrives as %q: something on the way rewrites it", ct)
+	case !strings.HasPrefix(m.ContentType, "text/event-stream"):
+		ck.msg = fmt.Sprintf("the event stream arrives as %q: something on the way rewrites it", m.ContentType)
 		ck.fix = fixBuffering
-		return ck
-	}
-	var at []time.Duration
-	sc := bufio.NewScanner(resp.Body)
-	for len(at) < 2 && sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "data:") {
-			at = append(at, time.Since(start))
-		}
-	}
-	switch {
-	case len(at) < 2:
-		ck.msg = fmt.Sprintf("the event stream was cut after %s (%d of 2 events)", roundDuration(time.Since(start)), len(at))
+	case len(m.Arrivals) < 2:
+		ck.msg = fmt.Sprintf("the event stream was cut after %s (%d of 2 events)", roundDuration(m.Elapsed), len(m.Arrivals))
 		ck.fix = fixTimeout
-	case at[0] >= probeHold/2:
+	case m.Arrivals[0] >= probeHold/2:
 		ck.msg = fmt.Sprintf("buffered: the first event, sent at once, arrived only after %s, with the last one; live output would arrive in bursts or not at all",
-			roundDuration(at[0]))
+			roundDuration(m.Arrivals[0]))
 		ck.fix = fixBuffering
 	default:
 		ck.status = statusOK
-		ck.msg = fmt.Sprintf("not buffered: the first event arrived after %s, the second %s later as sent", roundDuration(at[0]), roundDuration(at[1]-at[0]))
+		ck.msg = fmt.Sprintf("not buffered: the first event arrived after %s, the second %s later as sent",
+			roundDuration(m.Arrivals[0]), roundDuration(m.Arrivals[1]-m.Arrivals[0]))
 	}
 	return ck
 }
@@ -390,20 +346,20 @@ func (d *doctor) pollWait() time.Duration {
 func (d *doctor) checkLongPoll(ctx context.Context) check {
 	ck := check{name: "longpoll", status: statusFail}
 	wait := d.pollWait()
-	resp, body, took, err := d.get(ctx, "/api/probe/poll?wait="+wait.String(), wait+15*time.Second)
-	switch {
-	case err != nil:
-		ck.msg = fmt.Sprintf("a %s long poll (as the page's) got no answer after %s: %v", wait, roundDuration(took), err)
+	m := d.probe.LongPoll(ctx, wait)
+	switch r := m.Refused; {
+	case m.Err != nil:
+		ck.msg = fmt.Sprintf("a %s long poll (as the page's) got no answer after %s: %v", wait, roundDuration(m.Took), m.Err)
 		ck.fix = fixTimeout
-	case resp.StatusCode == http.StatusNotFound && jobrunError(body) != "":
+	case r != nil && r.Status == http.StatusNotFound && r.JobrunError() != "":
 		ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
-	case resp.StatusCode != http.StatusOK:
+	case r != nil:
 		ck.msg = fmt.Sprintf("a %s long poll (as the page's) was cut after %s with HTTP %d %s: the proxy's read timeout is shorter",
-			wait, roundDuration(took), resp.StatusCode, firstLine(body))
+			wait, roundDuration(m.Took), r.Status, firstLine(r.Body))
 		ck.fix = fixTimeout
 	default:
 		ck.status = statusOK
-		ck.msg = fmt.Sprintf("a %s long poll (as the page's) answered after %s", wait, roundDuration(took))
+		ck.msg = fmt.Sprintf("a %s long poll (as the page's) answered after %s", wait, roundDuration(m.Took))
 	}
 	return ck
 }
@@ -418,55 +374,34 @@ func (d *doctor) checkIdle(ctx context.Context) check {
 		return ck
 	}
 	hb := d.heartbeat
-	max := min(d.idle+30*time.Second, 10*time.Minute)
-	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
-	c, resp, err := websocket.Dial(dctx, d.wsURL("/api/probe/idle?max="+max.String()), &websocket.DialOptions{
-		HTTPClient: d.hc,
-		HTTPHeader: http.Header{"Origin": {d.origin()}},
-	})
-	dcancel()
-	if err != nil {
-		if resp != nil && resp.StatusCode == http.StatusNotFound {
-			ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
-			return ck
-		}
-		ck.msg = fmt.Sprintf("could not open the idle WebSocket: %v", err)
+	m := d.probe.Idle(ctx, d.idle)
+	switch {
+	case m.DialErr != nil && m.Refused != nil && m.Refused.Status == http.StatusNotFound:
+		ck.status, ck.msg = statusSkip, "not checked: this jobrun has no probe endpoints (an older version)"
+	case m.DialErr != nil:
+		ck.msg = fmt.Sprintf("could not open the idle WebSocket: %v", m.DialErr)
 		ck.fix = fixUpgrade
-		return ck
-	}
-	defer c.CloseNow()
-	start := time.Now()
-	rctx, rcancel := context.WithTimeout(ctx, d.idle)
-	defer rcancel()
-	_, _, err = c.Read(rctx) // the server sends nothing
-	cut := time.Since(start)
-	if rctx.Err() != nil && ctx.Err() == nil {
+	case m.Survived:
 		ck.status = statusOK
 		ck.msg = fmt.Sprintf("a silent WebSocket stayed open for %s; streams send a heartbeat every %s", roundDuration(d.idle), roundDuration(hb))
 		if d.idle < 2*hb {
 			ck.msg += fmt.Sprintf(" (run with --idle-check %s or more to be sure)", 2*hb)
 		}
-		c.Close(websocket.StatusNormalClosure, "")
-		return ck
-	}
-	if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+	case m.CloseCode == websocket.StatusGoingAway:
 		ck.status, ck.msg = statusWarn, "the server closed the idle WebSocket (it is shutting down); run doctor again"
-		return ck
-	}
-	switch {
-	case cut < hb:
+	case m.Cut < hb:
 		ck.msg = fmt.Sprintf("the way cuts idle connections after about %s, before jobrun's heartbeat (every %s): live pages would drop and reconnect every %s",
-			roundDuration(cut), roundDuration(hb), roundDuration(cut))
+			roundDuration(m.Cut), roundDuration(hb), roundDuration(m.Cut))
 		ck.fix = fixTimeout
-	case cut < 2*hb:
+	case m.Cut < 2*hb:
 		ck.status = statusWarn
 		ck.msg = fmt.Sprintf("the way cuts idle connections after about %s; the heartbeat (every %s) keeps streams open, with little margin",
-			roundDuration(cut), roundDuration(hb))
+			roundDuration(m.Cut), roundDuration(hb))
 		ck.fix = fixTimeout
 	default:
 		ck.status = statusOK
 		ck.msg = fmt.Sprintf("the way cuts idle connections after about %s, more than twice the heartbeat (%s): streams stay open",
-			roundDuration(cut), roundDuration(hb))
+			roundDuration(m.Cut), roundDuration(hb))
 	}
 	return ck
 }

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/access"
 )
 
 // Tokens of the security tests: long enough for serve.
@@ -318,5 +318,5 @@ func TestServeTokenRules(t *testing.T) {
 	if st, _ := getWith(t, http.DefaultClient, loop+"/api/jobs", e2eToken); st != 200 {
 		t.Errorf("public serve with the token: %d, want 200", st)
 	}
-	_ = stream.ScopeFull
+	_ = access.ScopeFull
 }

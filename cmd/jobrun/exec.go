@@ -19,6 +19,8 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/access"
+	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/ui"
 )
 
@@ -168,10 +170,10 @@ func runExec(c *cli.Context, io stdio) error {
 	winch := pty.followResize(r)
 	defer signal.Stop(winch)
 
-	srv := &stream.Server{
+	srv := &api.Server{
 		Hub:       hub,
 		Store:     storeAdapter{db},
-		Info:      stream.Info{App: "jobrun", Role: "exec", Version: version()},
+		Info:      api.Info{App: "jobrun", Role: "exec", Version: version()},
 		Logger:    logger,
 		Heartbeat: heartbeat,
 		// The page's Cancel button: this process runs exactly one job.
@@ -184,7 +186,7 @@ func runExec(c *cli.Context, io stdio) error {
 		},
 	}
 	httpSrv := &http.Server{
-		Handler:           stream.RestrictHost(routes(srv)),
+		Handler:           access.RestrictHost(routes(srv)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -277,14 +279,14 @@ func listen(c *cli.Context) (net.Listener, error) {
 }
 
 // routes puts the API and the pages on one mux.
-func routes(api *stream.Server) http.Handler {
+func routes(apiSrv *api.Server) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api)
+	mux.Handle("/api/", apiSrv)
 	mux.Handle("/", ui.Handler())
 	return mux
 }
 
-// storeAdapter gives stream.Server the job listing in its own terms.
+// storeAdapter gives api.Server the job listing in its own terms.
 type storeAdapter struct{ *store.DB }
 
 // Jobs lists jobs for GET /api/jobs.

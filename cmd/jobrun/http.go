@@ -8,26 +8,26 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/ui"
 )
 
 // front is the HTTP side of a jobrun process: the API, the streams and the
 // pages on one listener.
 type front struct {
-	api    *stream.Server
+	api    *api.Server
 	srv    *http.Server
 	served chan error
 	logger *slog.Logger
 }
 
-// startFront serves api and the pages on ln until shutdown, and more
+// startFront serves apiSrv and the pages on ln until shutdown, and more
 // handlers by pattern (serve: /api/ingest, /healthz, /metrics). gate, when
-// not nil, wraps them all: serve's stream.Gate (tokens, Host check, client
+// not nil, wraps them all: serve's access.Gate (tokens, Host check, client
 // addresses, limits).
-func startFront(ln net.Listener, api *stream.Server, more map[string]http.Handler, gate func(http.Handler) http.Handler, logger *slog.Logger) *front {
+func startFront(ln net.Listener, apiSrv *api.Server, more map[string]http.Handler, gate func(http.Handler) http.Handler, logger *slog.Logger) *front {
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api)
+	mux.Handle("/api/", apiSrv)
 	for pattern, h := range more {
 		mux.Handle(pattern, h)
 	}
@@ -37,7 +37,7 @@ func startFront(ln net.Listener, api *stream.Server, more map[string]http.Handle
 		h = gate(h)
 	}
 	f := &front{
-		api: api,
+		api: apiSrv,
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,

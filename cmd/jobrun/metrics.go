@@ -12,16 +12,17 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/ingest"
 )
 
 // This file is the one place that knows Prometheus: stream counts through
-// stream.Metrics and the store reports commits through
+// api.Metrics and ingest.Metrics and the store reports commits through
 // store.Options.OnCommit; serverMetrics turns both, and the database's
 // Stats read at each scrape, into metrics on a registry of its own (not
 // the global default), served at GET /metrics.
 
-// serverMetrics is jobrun serve's metrics. It implements stream.Metrics.
+// serverMetrics is jobrun serve's metrics. It implements api.Metrics and ingest.Metrics.
 type serverMetrics struct {
 	reg     *prometheus.Registry
 	viewers *prometheus.GaugeVec
@@ -33,11 +34,14 @@ type serverMetrics struct {
 	commit  prometheus.Histogram
 }
 
-var _ stream.Metrics = (*serverMetrics)(nil)
+var (
+	_ api.Metrics    = (*serverMetrics)(nil)
+	_ ingest.Metrics = (*serverMetrics)(nil)
+)
 
 // transports are the label values of the viewer metrics, present from the
 // start (at 0) so that dashboards and alerts see every series.
-var transports = []string{stream.TransportWS, stream.TransportSSE, stream.TransportLongPoll, stream.TransportDashboard}
+var transports = []string{api.TransportWS, api.TransportSSE, api.TransportLongPoll, api.TransportDashboard}
 
 func newServerMetrics() *serverMetrics {
 	m := &serverMetrics{

@@ -14,6 +14,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 func pruneCommand(io stdio) *cli.Command {
@@ -47,7 +48,7 @@ func pruneCommand(io stdio) *cli.Command {
 			printPruned(io, res)
 			return nil
 		},
-	}, func(c *cli.Context, cl *stream.Client) error {
+	}, func(c *cli.Context, cl *api.Client) error {
 		q, err := pruneArgs(c)
 		if err != nil {
 			return err
@@ -62,18 +63,18 @@ func pruneCommand(io stdio) *cli.Command {
 }
 
 // pruneArgs checks prune's flags.
-func pruneArgs(c *cli.Context) (stream.PruneRequest, error) {
+func pruneArgs(c *cli.Context) (api.PruneRequest, error) {
 	if c.NArg() > 0 {
-		return stream.PruneRequest{}, usageError("prune: unexpected argument %q", c.Args().First())
+		return api.PruneRequest{}, usageError("prune: unexpected argument %q", c.Args().First())
 	}
 	age, err := parseAge(c.String("older-than"))
 	if err != nil {
-		return stream.PruneRequest{}, usageError("prune: --older-than: %v", err)
+		return api.PruneRequest{}, usageError("prune: --older-than: %v", err)
 	}
 	if c.Int("keep") < 0 {
-		return stream.PruneRequest{}, usageError("prune: --keep must not be negative")
+		return api.PruneRequest{}, usageError("prune: --keep must not be negative")
 	}
-	return stream.PruneRequest{OlderThanSeconds: int64(age / time.Second), Keep: c.Int("keep"), Vacuum: c.Bool("vacuum")}, nil
+	return api.PruneRequest{OlderThanSeconds: int64(age / time.Second), Keep: c.Int("keep"), Vacuum: c.Bool("vacuum")}, nil
 }
 
 // parseAge parses a duration as Go does ("12h", "90m") or in days ("30d",
@@ -101,19 +102,19 @@ func parseAge(s string) (time.Duration, error) {
 // pruneDB prunes db as q asks, then gives the freed space back: step by
 // step (Reclaim), or by rewriting the file (Vacuum, only while no job
 // runs, since it blocks every writer).
-func pruneDB(ctx context.Context, db *store.DB, q stream.PruneRequest) (stream.PruneResult, error) {
+func pruneDB(ctx context.Context, db *store.DB, q api.PruneRequest) (api.PruneResult, error) {
 	if q.Vacuum {
 		st, err := db.Stats(ctx)
 		if err != nil {
-			return stream.PruneResult{}, err
+			return api.PruneResult{}, err
 		}
 		if n := st.Jobs[jobs.StatusRunning] + st.Jobs[jobs.StatusUnreachable]; n > 0 {
-			return stream.PruneResult{}, fmt.Errorf("--vacuum: %d jobs are running, and rewriting the database would hold up their output; "+
+			return api.PruneResult{}, fmt.Errorf("--vacuum: %d jobs are running, and rewriting the database would hold up their output; "+
 				"prune without --vacuum now, and vacuum when no job runs: %w", n, jobs.ErrConflict)
 		}
 	}
 	res, err := db.Prune(ctx, store.PruneQuery{Before: time.Now().Add(-q.OlderThan()), Keep: q.Keep}, store.RemoveOptions{})
-	out := stream.PruneResult{Removed: res.Removed}
+	out := api.PruneResult{Removed: res.Removed}
 	if out.Removed == nil {
 		out.Removed = []jobs.ID{}
 	}
@@ -136,7 +137,7 @@ func pruneDB(ctx context.Context, db *store.DB, q stream.PruneRequest) (stream.P
 }
 
 // printPruned reports what prune did.
-func printPruned(io stdio, res stream.PruneResult) {
+func printPruned(io stdio, res api.PruneResult) {
 	if len(res.Removed) == 0 {
 		fmt.Fprintf(io.err, "jobrun: no job to remove")
 	} else {
@@ -174,12 +175,12 @@ func changeError(cmd string, err error) error {
 	return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), exitFailure)
 }
 
-// removerAdapter gives stream.Server removal in its own terms: the
+// removerAdapter gives api.Server removal in its own terms: the
 // server's DELETE /api/jobs/{ref} and POST /api/prune do what jobrun rm
 // and jobrun prune do with a database.
 type removerAdapter struct{ db *store.DB }
 
-var _ stream.Remover = removerAdapter{}
+var _ api.Remover = removerAdapter{}
 
 // RemoveJob removes a finished job, then gives its space back.
 func (a removerAdapter) RemoveJob(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
@@ -192,7 +193,7 @@ func (a removerAdapter) RemoveJob(ctx context.Context, ref jobs.Ref) (jobs.Job, 
 }
 
 // Prune is pruneDB.
-func (a removerAdapter) Prune(ctx context.Context, q stream.PruneRequest) (stream.PruneResult, error) {
+func (a removerAdapter) Prune(ctx context.Context, q api.PruneRequest) (api.PruneResult, error) {
 	return pruneDB(ctx, a.db, q)
 }
 
@@ -206,7 +207,7 @@ func retainJobs(ctx context.Context, db *store.DB, hub *stream.Hub, retain time.
 	t := time.NewTicker(min(max(retain/10, time.Second), time.Hour))
 	defer t.Stop()
 	for {
-		res, err := pruneDB(ctx, db, stream.PruneRequest{OlderThanSeconds: int64(retain / time.Second)})
+		res, err := pruneDB(ctx, db, api.PruneRequest{OlderThanSeconds: int64(retain / time.Second)})
 		if len(res.Removed) > 0 {
 			logger.Info("retain: removed finished jobs", "jobs", len(res.Removed), "older_than", retain, "freed_bytes", res.FreedBytes)
 			hub.Poke()

@@ -16,6 +16,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/ingest"
 )
 
 func pushCommand(io stdio) *cli.Command {
@@ -148,7 +149,7 @@ func deliverSpool(ctx context.Context, server string, hc *http.Client, dir strin
 		// cannot happen with jobrun exec, which holds both).
 		return spoolResult{outcome: spoolBusy}, fmt.Errorf("job %s is still running", uid)
 	}
-	ag := stream.NewAgent(sp.DB, stream.AgentOptions{URL: server, HTTP: hc, Logger: logger})
+	ag := ingest.NewAgent(sp.DB, ingest.AgentOptions{URL: server, HTTP: hc, Logger: logger})
 	ag.Start(j)
 	wctx := ctx
 	if timeout > 0 {

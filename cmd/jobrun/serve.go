@@ -15,6 +15,8 @@ import (
 
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/ingest"
 )
 
 func serveCommand(io stdio) *cli.Command {
@@ -85,10 +87,10 @@ func runServe(c *cli.Context, io stdio) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	api := &stream.Server{
+	apiSrv := &api.Server{
 		Hub:       hub,
 		Store:     storeAdapter{db},
-		Info:      stream.Info{App: "jobrun", Role: "serve", Version: version()},
+		Info:      api.Info{App: "jobrun", Role: "serve", Version: version()},
 		Logger:    logger,
 		Heartbeat: heartbeat,
 		Remover:   removerAdapter{db},
@@ -100,12 +102,12 @@ func runServe(c *cli.Context, io stdio) error {
 	}
 	// Agents (exec --server) report their jobs at /api/ingest; cancel
 	// reaches them over that connection.
-	ingest := &stream.Ingest{Store: db, Hub: hub, Heartbeat: heartbeat,
+	ingestSrv := &ingest.Server{Store: db, Hub: hub, Heartbeat: heartbeat,
 		AgentTimeout: c.Duration("agent-timeout"), Logger: logger, Metrics: metrics}
-	api.Cancel = ingest.Cancel
-	f := startFront(ln, api, map[string]http.Handler{
-		"/api/ingest": ingest,
-		"/healthz":    stream.Health(db.Ping),
+	apiSrv.Cancel = ingestSrv.Cancel
+	f := startFront(ln, apiSrv, map[string]http.Handler{
+		"/api/ingest": ingestSrv,
+		"/healthz":    api.Health(db.Ping),
 		"/metrics":    metrics.handler(logger),
 	}, func(h http.Handler) http.Handler { return sec.gate(h, loopback, logger) }, logger)
 	logger.Info("jobrun serve: listening", "url", sec.url(ln), "db", db.Path(),
@@ -156,7 +158,7 @@ func runServe(c *cli.Context, io stdio) error {
 	<-recovered
 	<-expired
 	<-retained
-	ingest.Close() // 1001: agents reconnect to the restarted server and resend
+	ingestSrv.Close() // 1001: agents reconnect to the restarted server and resend
 	f.shutdown(5 * time.Second)
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/access"
 )
 
 // minTokenLen is the shortest token serve accepts: tokens are the only
@@ -35,14 +35,14 @@ func securityFlags() []cli.Flag {
 			Usage: "the server's address as users reach it, such as https://jobs.example.com behind a proxy: its host may come in Host and Origin, and printed and share links use it"},
 		&cli.StringSliceFlag{Name: "allow-origin", Usage: "also let pages of origins matching `PATTERN` (a host such as *.example.com, or scheme://host) open streams and make changes (repeatable)"},
 		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "believe X-Forwarded-For and X-Forwarded-Proto from peers in `CIDR` (or an address; repeatable)"},
-		&cli.IntFlag{Name: "max-client-conns", Value: stream.DefaultMaxClientConns,
+		&cli.IntFlag{Name: "max-client-conns", Value: access.DefaultMaxClientConns,
 			Usage: "at most `N` requests and streams in progress per client address (beyond: 429); -1 for no limit"},
 	}
 }
 
 // serveSecurity is serve's security configuration, checked.
 type serveSecurity struct {
-	auth      *stream.Auth
+	auth      *access.Auth
 	tls       *tls.Config // nil: plain http
 	publicURL string
 	origins   []string
@@ -53,7 +53,7 @@ type serveSecurity struct {
 // securityConfig checks the flags; loopback tells whether serve listens on
 // loopback only. The secret is read or made once the database is open.
 func securityConfig(c *cli.Context, addr string, loopback bool) (*serveSecurity, error) {
-	s := &serveSecurity{auth: &stream.Auth{}, maxConns: c.Int("max-client-conns")}
+	s := &serveSecurity{auth: &access.Auth{}, maxConns: c.Int("max-client-conns")}
 	var err error
 	if s.auth.Token, err = serverToken(c, "token", "token-file"); err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func serverToken(c *cli.Context, flag, fileFlag string) (string, error) {
 
 // gate returns the front door for h.
 func (s *serveSecurity) gate(h http.Handler, loopback bool, logger *slog.Logger) http.Handler {
-	return &stream.Gate{
+	return &access.Gate{
 		Next:           h,
 		Auth:           s.auth,
 		PublicURL:      s.publicURL,

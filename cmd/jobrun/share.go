@@ -8,7 +8,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/access"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 func shareCommand(io stdio) *cli.Command {
@@ -41,14 +42,14 @@ func runShare(c *cli.Context, io stdio) error {
 		return usageError("share: %v", err)
 	}
 	ttl := c.Duration("expires")
-	if ttl < time.Second || ttl > stream.MaxShareTTL {
-		return usageError("share: --expires %s: want from 1s to %s", ttl, stream.MaxShareTTL)
+	if ttl < time.Second || ttl > access.MaxShareTTL {
+		return usageError("share: --expires %s: want from 1s to %s", ttl, access.MaxShareTTL)
 	}
 	cl, err := remoteClient(c, "share")
 	if err != nil {
 		return err
 	}
-	var link stream.ShareLink
+	var link api.ShareLink
 	if cl != nil {
 		if link, err = cl.Share(c.Context, ref.String(), ttl); err != nil {
 			return remoteError("share", err)
@@ -63,28 +64,28 @@ func runShare(c *cli.Context, io stdio) error {
 }
 
 // localShare signs a link with the local database's secret.
-func localShare(c *cli.Context, io stdio, ref jobs.Ref, ttl time.Duration) (stream.ShareLink, error) {
+func localShare(c *cli.Context, io stdio, ref jobs.Ref, ttl time.Duration) (api.ShareLink, error) {
 	base := "http://" + defaultAddr
 	if u := c.String("url"); u != "" {
 		var err error
 		if base, err = normalizeServer(u); err != nil {
-			return stream.ShareLink{}, usageError("share: --url: %v", strings.TrimPrefix(err.Error(), "--server "))
+			return api.ShareLink{}, usageError("share: --url: %v", strings.TrimPrefix(err.Error(), "--server "))
 		}
 	}
 	db, err := openExistingDB(c)
 	if err != nil {
-		return stream.ShareLink{}, err
+		return api.ShareLink{}, err
 	}
 	defer db.Close()
 	j, err := db.Job(c.Context, ref)
 	if err != nil {
-		return stream.ShareLink{}, remoteError("share", err)
+		return api.ShareLink{}, remoteError("share", err)
 	}
 	secret, err := loadSecret(secretPath(db.Path()), func(w string) { fmt.Fprintln(io.err, "jobrun: warning:", w) })
 	if err != nil {
-		return stream.ShareLink{}, cli.Exit("share: "+err.Error(), exitFailure)
+		return api.ShareLink{}, cli.Exit("share: "+err.Error(), exitFailure)
 	}
 	exp := time.Now().Add(ttl).Truncate(time.Second)
-	tok := stream.ShareToken(secret, j.UID, exp)
-	return stream.ShareLink{URL: stream.ShareURL(base, j.UID, tok), Token: tok, Job: j.ID, UID: j.UID, ExpiresAt: exp}, nil
+	tok := access.ShareToken(secret, j.UID, exp)
+	return api.ShareLink{URL: api.ShareURL(base, j.UID, tok), Token: tok, Job: j.ID, UID: j.UID, ExpiresAt: exp}, nil
 }

@@ -1,0 +1,128 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/stream"
+)
+
+// sseHeartbeat is the named event an idle event stream sends every
+// Heartbeat. A comment would be invisible to the page, which needs to see
+// that the connection is alive; an event needs data to be dispatched.
+var sseHeartbeat = []byte("event: heartbeat\ndata: {}\n\n")
+
+// serveSSE serves the job's events as Server-Sent Events: each event is
+// "id: <seq>" and "data: <event JSON>", from after (or Last-Event-ID) to
+// the exit event, after which the response ends.
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery) {
+	j, ok := s.openEvents(w, r, q)
+	if !ok {
+		return
+	}
+	ctx, done, ok := s.trackRequest(r.Context())
+	if !ok {
+		s.writeError(w, r, stream.ErrShuttingDown)
+		return
+	}
+	defer done()
+	defer s.viewer(TransportSSE, q.after > 0)()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set(headerLastSeq, strconv.FormatInt(int64(j.LastSeq), 10))
+	w.WriteHeader(http.StatusOK)
+	es := eventStream{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout()}
+	if err := es.write(nil); err != nil {
+		return
+	}
+
+	sub := s.Hub.Subscribe(j.ID, q.after)
+	defer sub.Close()
+	src := newSource(sub, q.after, j.LastSeq, q.collapse, s.Hub.PageBytes())
+	hb := s.heartbeat()
+	var buf []byte
+	for {
+		nctx, cancel := context.WithTimeout(ctx, hb)
+		b, err := src.Next(nctx)
+		cancel()
+		switch {
+		case err == nil:
+			buf = appendSSE(buf[:0], b.Events)
+			exit := b.HasExit
+			b.Recycle()
+			if err := es.write(buf); err != nil || exit {
+				s.droppedSSE(ctx, err)
+				return
+			}
+		case errors.Is(err, io.EOF), ctx.Err() != nil, errors.Is(err, stream.ErrClosed):
+			return // the end, the client left, or the server is closing
+		case errors.Is(err, context.DeadlineExceeded):
+			if err := es.write(sseHeartbeat); err != nil {
+				s.droppedSSE(ctx, err)
+				return
+			}
+		default:
+			// The status is sent; ending the stream is the only signal
+			// left, and the client resumes with Last-Event-ID.
+			s.logger().Error("stream: event stream", "job", j.ID, "err", fmt.Errorf("next batch: %w", err))
+			return
+		}
+		if cap(buf) > 4<<20 {
+			buf = nil // do not keep a huge buffer for a quiet stream
+		}
+	}
+}
+
+// droppedSSE counts an event stream cut because a write missed its
+// deadline (the viewer does not keep up), not because it left.
+func (s *Server) droppedSSE(ctx context.Context, err error) {
+	if err != nil && ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		s.metrics().ViewerDropped(TransportSSE)
+	}
+}
+
+// appendSSE appends evs as Server-Sent Events. Event JSON holds no raw
+// newline (the encoder escapes control characters), so one data line
+// carries it.
+func appendSSE(b []byte, evs []jobs.Event) []byte {
+	for i := range evs {
+		b = append(b, "id: "...)
+		b = strconv.AppendInt(b, int64(evs[i].Seq), 10)
+		b = append(b, "\ndata: "...)
+		b = evs[i].AppendJSON(b)
+		b = append(b, "\n\n"...)
+	}
+	return b
+}
+
+// eventStream writes an event stream with a deadline on each write, so a
+// client that stops reading is dropped instead of holding the handler.
+type eventStream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+// write writes p and flushes it within the timeout.
+func (es *eventStream) write(p []byte) error {
+	if err := es.rc.SetWriteDeadline(time.Now().Add(es.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	if len(p) > 0 {
+		if _, err := es.w.Write(p); err != nil {
+			return err
+		}
+	}
+	return es.rc.Flush()
+}
