@@ -159,18 +159,18 @@ type execJob struct {
 func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 	root, err := spoolRoot()
 	if err != nil {
-		return cli.Exit("exec: "+err.Error(), exitFailure)
+		return fmt.Errorf("exec: %w", err)
 	}
 	dir := spoolDir(root, server)
 	uid := jobs.NewUID()
 	sp, err := store.CreateSpool(c.Context, dir, uid, store.Options{})
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("exec: %v", err), exitFailure)
+		return fmt.Errorf("exec: %v", err)
 	}
 	defer sp.Close()
 	logger, err := newLogger(c, io.err, slog.LevelWarn)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 
 	var r *jobs.Run
@@ -214,7 +214,7 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 	r, err = runner.Start(c.Context, jobs.Spec{UID: uid, Name: c.String("name"), Command: x.argv, Dir: cwd})
 	if err != nil {
 		sp.Remove()
-		return cli.Exit(fmt.Sprintf("exec: %v", err), exitFailure)
+		return fmt.Errorf("exec: %v", err)
 	}
 	defer r.RestoreTerminal() // done when the job ends; this covers panics here
 	winch := x.pty.followResize(r)
@@ -321,7 +321,7 @@ flush:
 			server, acked, job.LastSeq, c.Duration("flush-timeout"), sp.Path())
 	}
 	if res.ExitCode != 0 {
-		return cli.Exit("", res.ExitCode)
+		return exitWith(res.ExitCode)
 	}
 	return nil
 }

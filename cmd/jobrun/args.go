@@ -12,15 +12,8 @@ import (
 // leave "-f" as a second job argument. exec is left alone: everything after
 // its command belongs to the command.
 func permuteArgs(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
-	}
-	// Skip global flags to find the subcommand.
-	i := 1
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
-		i++
-	}
-	if i >= len(args) {
+	i := subcommandIndex(args)
+	if i < 0 {
 		return args
 	}
 	cmd := app.Command(args[i])
@@ -63,4 +56,27 @@ func permuteArgs(app *cli.App, args []string) []string {
 		out = append(out, positional...)
 	}
 	return out
+}
+
+// subcommandIndex is the index in args of the subcommand's name, after the
+// global flags, or -1.
+func subcommandIndex(args []string) int {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		i++
+	}
+	if i >= len(args) {
+		return -1
+	}
+	return i
+}
+
+// subcommand is the name of the subcommand that args run, or "".
+func subcommand(app *cli.App, args []string) string {
+	if i := subcommandIndex(args); i >= 0 {
+		if cmd := app.Command(args[i]); cmd != nil {
+			return cmd.Name
+		}
+	}
+	return ""
 }

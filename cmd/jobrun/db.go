@@ -46,10 +46,10 @@ func openDB(c *cli.Context) (*store.DB, error) {
 func openExistingDB(c *cli.Context) (*store.DB, error) {
 	db, err := openDBWith(c, store.Options{MustExist: true})
 	if errors.Is(err, jobs.ErrNotFound) {
-		return nil, cli.Exit(fmt.Sprintf("%v (run jobrun exec first, or name one with --db)", err), 1)
+		return nil, fmt.Errorf("%w (run jobrun exec first, or name one with --db)", err)
 	}
 	if err != nil {
-		return nil, cli.Exit(err.Error(), exitFailure)
+		return nil, err
 	}
 	return db, nil
 }

@@ -64,7 +64,7 @@ func runDoctor(c *cli.Context, io stdio) error {
 	fmt.Fprintf(io.out, "jobrun doctor: checking %s as a browser would\n", base)
 	failed := d.run(c.Context, func(ck check) { ck.print(io.out) })
 	if failed {
-		return cli.Exit("", 1)
+		return exitWith(1)
 	}
 	return nil
 }

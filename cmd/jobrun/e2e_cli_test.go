@@ -115,21 +115,28 @@ func TestCLIErrors(t *testing.T) {
 		name string
 		args []string
 		want int
+		env  string // NAME=VALUE set for the case
 	}{
-		{"logs of unknown job", []string{"logs", "99"}, 1},
-		{"logs without job", []string{"logs"}, 2},
-		{"logs with two jobs", []string{"logs", "1", "2"}, 2},
-		{"logs bad stream", []string{"logs", "1", "--stream", "both"}, 2},
-		{"logs bad ref", []string{"logs", "no/such"}, 2},
-		{"exec without command", []string{"exec"}, exitFailure},
-		{"exec bad stdin", []string{"exec", "--stdin", "file", "--", "true"}, exitFailure},
-		{"exec bad flag", []string{"exec", "--bogus", "--", "true"}, exitFailure},
-		{"exec public addr", []string{"exec", "--addr", "0.0.0.0:0", "--", "true"}, exitFailure},
-		{"ls of a missing database", []string{"ls", "--db", "/nonexistent/jobrun.db"}, 1},
-		{"logs -f after the end", []string{"logs", "-f", "--after", "99", "1"}, exitFailure},
-		{"unknown flag", []string{"ls", "--bogus"}, 2},
+		{"logs of unknown job", []string{"logs", "99"}, 1, ""},
+		{"logs without job", []string{"logs"}, 2, ""},
+		{"logs with two jobs", []string{"logs", "1", "2"}, 2, ""},
+		{"logs bad stream", []string{"logs", "1", "--stream", "both"}, 2, ""},
+		{"logs bad ref", []string{"logs", "no/such"}, 2, ""},
+		{"exec without command", []string{"exec"}, exitFailure, ""},
+		{"exec bad stdin", []string{"exec", "--stdin", "file", "--", "true"}, exitFailure, ""},
+		{"exec bad flag", []string{"exec", "--bogus", "--", "true"}, exitFailure, ""},
+		{"exec public addr", []string{"exec", "--addr", "0.0.0.0:0", "--", "true"}, exitFailure, ""},
+		{"ls of a missing database", []string{"ls", "--db", "/nonexistent/jobrun.db"}, 1, ""},
+		{"logs -f after the end", []string{"logs", "-f", "--after", "99", "1"}, exitFailure, ""},
+		{"unknown flag", []string{"ls", "--bogus"}, 2, ""},
+		{"unknown command", []string{"nosuchcommand"}, 2, ""},
+		{"exec bad heartbeat", []string{"exec", "--addr", "127.0.0.1:0", "--", "true"}, exitFailure, "JOBRUN_HEARTBEAT=soon"},
+		{"serve bad heartbeat", []string{"serve", "--addr", "127.0.0.1:0"}, 2, "JOBRUN_HEARTBEAT=soon"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if name, value, ok := strings.Cut(tc.env, "="); ok {
+				t.Setenv(name, value)
+			}
 			if _, code := jobrunOutput(t, db, tc.args...); code != tc.want {
 				t.Errorf("jobrun %v: exit %d, want %d", tc.args, code, tc.want)
 			}

@@ -52,7 +52,7 @@ func execCommand(io stdio) *cli.Command {
 		// Like env(1) and timeout(1), exec's own usage errors exit 125, so
 		// they cannot be mistaken for the command's exit status.
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return cli.Exit(fmt.Sprintf("exec: %v (see jobrun exec --help)", err), exitFailure)
+			return fmt.Errorf("exec: %v (see jobrun exec --help)", err)
 		},
 		Action: func(c *cli.Context) error { return runExec(c, io) },
 	}
@@ -61,7 +61,7 @@ func execCommand(io stdio) *cli.Command {
 func runExec(c *cli.Context, io stdio) error {
 	argv := c.Args().Slice()
 	if len(argv) == 0 {
-		return cli.Exit("exec: no command given; usage: jobrun exec [flags] -- CMD [ARGS...]", exitFailure)
+		return errors.New("exec: no command given; usage: jobrun exec [flags] -- CMD [ARGS...]")
 	}
 	var stdin *os.File
 	switch c.String("stdin") {
@@ -69,18 +69,18 @@ func runExec(c *cli.Context, io stdio) error {
 		stdin = io.in
 	case "null":
 	default:
-		return cli.Exit(fmt.Sprintf("exec: --stdin must be inherit or null, not %q", c.String("stdin")), exitFailure)
+		return fmt.Errorf("exec: --stdin must be inherit or null, not %q", c.String("stdin"))
 	}
 	mode, err := jobs.ParseProgressMode(c.String("progress"))
 	if err == nil {
 		_, err = jobs.NewProgressParser(mode, c.String("progress-regex"))
 	}
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("exec: --progress/--progress-regex: %v", err), exitFailure)
+		return fmt.Errorf("exec: --progress/--progress-regex: %v", err)
 	}
 	pty, err := ptyFlags(c, io, stdin)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	// A soft memory limit keeps exec well under 64 MB whatever the output
 	// size; under it, a GOGC of 400 lets the heap grow before collecting,
@@ -104,7 +104,7 @@ func runExec(c *cli.Context, io stdio) error {
 	mask := maskValues(c, io)
 	server, hc, err := execServer(c)
 	if err != nil {
-		return cli.Exit("exec: "+err.Error(), exitFailure)
+		return fmt.Errorf("exec: %w", err)
 	}
 	if server != "" {
 		return runExecAgent(c, io, server, execJob{argv: argv, stdin: stdin, progress: mode, pty: pty, mask: mask, http: hc})
@@ -116,13 +116,13 @@ func runExec(c *cli.Context, io stdio) error {
 	}
 	ln, err := listen(c)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	defer ln.Close()
 
 	db, err := openDB(c)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	defer db.Close()
 
@@ -130,7 +130,7 @@ func runExec(c *cli.Context, io stdio) error {
 	// runner, not as log lines: errors only, unless --log-level asks.
 	logger, err := newLogger(c, io.err, slog.LevelError)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	hub := stream.NewHub(db, stream.HubOptions{})
 	defer hub.Close()
@@ -163,7 +163,7 @@ func runExec(c *cli.Context, io stdio) error {
 	cwd, _ := os.Getwd()
 	r, err := runner.Start(c.Context, jobs.Spec{Name: c.String("name"), Command: argv, Dir: cwd})
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("exec: %v", err), exitFailure)
+		return fmt.Errorf("exec: %v", err)
 	}
 	defer r.RestoreTerminal() // done when the job ends; this covers panics here
 	job := r.Job()
@@ -228,7 +228,7 @@ wait:
 		logger.Warn("http server", "err", err)
 	}
 	if res.ExitCode != 0 {
-		return cli.Exit("", res.ExitCode)
+		return exitWith(res.ExitCode)
 	}
 	return nil
 }

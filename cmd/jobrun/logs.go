@@ -65,9 +65,9 @@ func runLogs(c *cli.Context, sio stdio) error {
 	job, err := db.Job(c.Context, ref)
 	if err != nil {
 		if errors.Is(err, jobs.ErrNotFound) {
-			return cli.Exit(fmt.Sprintf("logs: no job %s in %s", ref, db.Path()), 1)
+			return fmt.Errorf("logs: no job %s in %s: %w", ref, db.Path(), jobs.ErrNotFound)
 		}
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	out := bufio.NewWriterSize(sio.out, 64<<10)
 	defer out.Flush()
@@ -77,7 +77,7 @@ func runLogs(c *cli.Context, sio stdio) error {
 		for {
 			evs, err := db.Events(c.Context, job.ID, after, 4096)
 			if err != nil {
-				return cli.Exit(err.Error(), exitFailure)
+				return err
 			}
 			if len(evs) == 0 {
 				return nil
@@ -90,9 +90,9 @@ func runLogs(c *cli.Context, sio stdio) error {
 	}
 	switch {
 	case after > job.LastSeq:
-		return cli.Exit(fmt.Sprintf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq), exitFailure)
+		return fmt.Errorf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq)
 	case after == job.LastSeq && job.Status.Final():
-		return exitStatus(job) // nothing will follow
+		return jobExit(job) // nothing will follow
 	}
 	if f, ok := sio.out.(*os.File); ok && !w.json {
 		w.bar = newProgressBar(out, f, job, after == 0)
@@ -134,7 +134,7 @@ func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq
 			break
 		}
 		if err != nil {
-			return cli.Exit(err.Error(), exitFailure)
+			return err
 		}
 		if err := w.write(b.Events); err != nil {
 			return nil
@@ -147,20 +147,18 @@ func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq
 	w.out.Flush()
 	final, err := db.Job(context.WithoutCancel(ctx), jobs.Ref{ID: job.ID})
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
-	return exitStatus(final)
+	return jobExit(final)
 }
 
-// exitStatus is the exit status that represents a finished job.
-func exitStatus(j jobs.Job) error {
-	switch {
-	case j.Status == jobs.StatusLost || j.ExitCode == nil:
-		return cli.Exit("", exitFailure)
-	case *j.ExitCode != 0:
-		return cli.Exit("", *j.ExitCode)
+// jobExit is the exit status that represents a finished job: its exit
+// code, or 125 when it was lost.
+func jobExit(j jobs.Job) error {
+	if j.Status == jobs.StatusLost || j.ExitCode == nil {
+		return &statusErr{code: exitFailure}
 	}
-	return nil
+	return exitWith(*j.ExitCode)
 }
 
 // eventWriter writes events as raw bytes or JSON lines, and keeps a

@@ -36,7 +36,7 @@ func lsCommand(io stdio) *cli.Command {
 			defer db.Close()
 			list, err := db.Jobs(c.Context, store.JobsQuery{Limit: c.Int("limit")})
 			if err != nil {
-				return cli.Exit(err.Error(), exitFailure)
+				return err
 			}
 			if c.Bool("json") {
 				if list == nil {

@@ -25,29 +25,29 @@ type stdio struct {
 	out, err io.Writer
 }
 
-// Exit codes of jobrun itself, as env(1) and timeout(1) use them.
-const (
-	exitFailure  = 125 // jobrun itself failed
-	exitNotExec  = 126
-	exitNotFound = 127
-)
-
-// run is the testable seam of main: it never calls os.Exit.
+// run is the testable seam of main: it never calls os.Exit. Every
+// subcommand's error becomes its exit status and message in exitStatus.
 func run(ctx context.Context, args []string, io stdio) int {
 	app := newApp(io)
-	if err := app.RunContext(ctx, permuteArgs(app, args)); err != nil {
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			if msg := err.Error(); msg != "" {
-				fmt.Fprintln(io.err, "jobrun:", msg)
-			}
-			return ec.ExitCode()
+	ran := false
+	for _, cmd := range app.Commands {
+		action := cmd.Action
+		cmd.Action = func(c *cli.Context) error {
+			ran = true
+			return action(c)
 		}
-		// Errors that are not ExitCoders come from parsing the command line.
-		fmt.Fprintln(io.err, "jobrun:", err)
-		return 2
 	}
-	return 0
+	cmd := subcommand(app, args)
+	err := app.RunContext(ctx, permuteArgs(app, args))
+	if err != nil && !ran && !errors.Is(err, errUsage) {
+		// Errors before any action come from parsing the command line.
+		err = &usageErr{msg: err.Error()}
+	}
+	code, msg := exitStatus(cmd, err)
+	if msg != "" {
+		fmt.Fprintln(io.err, "jobrun:", msg)
+	}
+	return code
 }
 
 func newApp(io stdio) *cli.App {
@@ -88,9 +88,4 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "dev"
-}
-
-// usageError is a command-line mistake: a message and exit status 2.
-func usageError(format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf(format, a...), 2)
 }

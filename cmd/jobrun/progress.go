@@ -45,7 +45,7 @@ func runProgress(c *cli.Context, io stdio) error {
 		return usageError("progress: %q is not a progress value: want PERCENT (0..100, e.g. 45 or 45.5%%) or CURRENT/TOTAL (0 <= CURRENT <= TOTAL, TOTAL > 0, e.g. 3/10)", args[0])
 	}
 	if _, err := fmt.Fprintln(io.out, jobs.FormatProgressDirective(p)); err != nil {
-		return cli.Exit(fmt.Sprintf("progress: %v", err), 1)
+		return &statusErr{code: exitRefused, msg: fmt.Sprintf("progress: %v", err)} // stdout is gone: 1, as printf(1)
 	}
 	return nil
 }

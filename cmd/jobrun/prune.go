@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -166,13 +165,10 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// changeError turns a failed remove or prune into a CLI error: an unknown
-// or running job, or a refused vacuum, exits 1; anything else 125.
+// changeError names the command in a failed remove or prune; an unknown
+// or running job, or a refused vacuum, keeps its sentinel (exit 1).
 func changeError(cmd string, err error) error {
-	if errors.Is(err, jobs.ErrNotFound) || errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrInvalid) {
-		return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), 1)
-	}
-	return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), exitFailure)
+	return fmt.Errorf("%s: %w", cmd, err)
 }
 
 // removerAdapter gives api.Server removal in its own terms: the

@@ -40,7 +40,7 @@ func runPush(c *cli.Context, io stdio) error {
 	}
 	root, err := spoolRoot()
 	if err != nil {
-		return cli.Exit("push: "+err.Error(), exitFailure)
+		return fmt.Errorf("push: %w", err)
 	}
 	var servers []string
 	if s := c.String("server"); s != "" {
@@ -52,7 +52,7 @@ func runPush(c *cli.Context, io stdio) error {
 	} else {
 		ents, err := os.ReadDir(root)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return cli.Exit(fmt.Sprintf("push: %v", err), exitFailure)
+			return fmt.Errorf("push: %v", err)
 		}
 		for _, e := range ents {
 			if s, err := url.QueryUnescape(e.Name()); err == nil && e.IsDir() {
@@ -76,7 +76,7 @@ func runPush(c *cli.Context, io stdio) error {
 		dir := spoolDir(root, server)
 		uids, err := store.Spools(dir)
 		if err != nil {
-			return cli.Exit(fmt.Sprintf("push: %v", err), exitFailure)
+			return fmt.Errorf("push: %v", err)
 		}
 		for _, uid := range uids {
 			res, err := deliverSpool(c.Context, server, hcs[server], dir, uid, c.Duration("timeout"), logger)
@@ -97,7 +97,7 @@ func runPush(c *cli.Context, io stdio) error {
 	}
 	fmt.Fprintf(io.err, "jobrun: push: %d delivered, %d pending, %d refused\n", delivered, pending, refused)
 	if pending+refused > 0 {
-		return cli.Exit("", 1)
+		return exitWith(1)
 	}
 	return nil
 }

@@ -62,21 +62,23 @@ func withRemote(cmd *cli.Command, remote func(c *cli.Context, cl *api.Client) er
 	return cmd
 }
 
-// remoteError turns a failed request to a server into a CLI error: an
-// unknown job exits 1, anything else 125.
+// remoteError names the command in a failed request to a server and adds
+// a hint for a refused token or an untrusted certificate. Of the server's
+// answers only an unknown job keeps its sentinel (exit 1); any other
+// refusal is jobrun failing to do what was asked (125).
 func remoteError(cmd string, err error) error {
-	if errors.Is(err, jobs.ErrNotFound) {
-		return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), 1)
-	}
 	var he *stream.HTTPError
 	if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized {
-		return cli.Exit(fmt.Sprintf("%s: %v (set JOBRUN_TOKEN, or --token-file, to the server's token)", cmd, err), exitFailure)
+		return fmt.Errorf("%s: %v (set JOBRUN_TOKEN, or --token-file, to the server's token)", cmd, err)
 	}
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
-		return cli.Exit(fmt.Sprintf("%s: %v (for a private certificate authority, name it with --ca-cert FILE)", cmd, err), exitFailure)
+		return fmt.Errorf("%s: %v (for a private certificate authority, name it with --ca-cert FILE)", cmd, err)
 	}
-	return cli.Exit(fmt.Sprintf("%s: %v", cmd, err), exitFailure)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	return fmt.Errorf("%s: %v", cmd, err)
 }
 
 // remoteLs lists the server's jobs (GET /api/jobs).
@@ -126,16 +128,16 @@ func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jo
 		}
 		defer body.Close()
 		if _, err := io.Copy(out, body); err != nil {
-			return cli.Exit(fmt.Sprintf("logs: %v", err), exitFailure)
+			return fmt.Errorf("logs: %v", err)
 		}
 		return nil
 	}
 	if after > job.LastSeq {
-		return cli.Exit(fmt.Sprintf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq), exitFailure)
+		return fmt.Errorf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq)
 	}
 	if after == job.LastSeq && (job.Status.Final() || !follow) {
 		if follow {
-			return exitStatus(job)
+			return jobExit(job)
 		}
 		return nil
 	}
@@ -174,9 +176,9 @@ func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jo
 		if job, err = cl.Job(context.WithoutCancel(ctx), ref.String()); err != nil {
 			return remoteError("logs", err)
 		}
-		return exitStatus(job)
+		return jobExit(job)
 	}
-	return exitStatus(jobs.Job{Status: last.Status, ExitCode: last.ExitCode})
+	return jobExit(jobs.Job{Status: last.Status, ExitCode: last.ExitCode})
 }
 
 // errStdout: our stdout went away (jobrun logs ... | head).

@@ -41,11 +41,11 @@ func rmCommand(io stdio) *cli.Command {
 				fmt.Fprintf(io.err, "jobrun: removed job %d (%s)\n", j.ID, jobName(j))
 			}
 			if freed, err := db.Reclaim(c.Context); err != nil {
-				return cli.Exit(fmt.Sprintf("rm: give the space back: %v", err), exitFailure)
+				return fmt.Errorf("rm: give the space back: %v", err)
 			} else if freed > 0 {
 				fmt.Fprintf(io.err, "jobrun: %s given back to the file system\n", humanBytes(freed))
 			}
-			return quietExit(failed)
+			return silent(failed)
 		},
 	}, func(c *cli.Context, cl *api.Client) error {
 		refs, err := rmArgs(c)
@@ -62,7 +62,7 @@ func rmCommand(io stdio) *cli.Command {
 			}
 			fmt.Fprintf(io.err, "jobrun: removed job %d (%s) from %s\n", j.ID, jobName(j), cl.BaseURL)
 		}
-		return quietExit(failed)
+		return silent(failed)
 	})
 }
 
@@ -88,13 +88,4 @@ func jobName(j jobs.Job) string {
 		return j.Name
 	}
 	return strings.Join(j.Command, " ")
-}
-
-// quietExit returns an error already printed: its exit code without its
-// message.
-func quietExit(err error) error {
-	if ec, ok := err.(cli.ExitCoder); ok {
-		return cli.Exit("", ec.ExitCode())
-	}
-	return err
 }

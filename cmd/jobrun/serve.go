@@ -65,19 +65,19 @@ func runServe(c *cli.Context, io stdio) error {
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("serve: cannot listen on %s: %v", addr, err), exitFailure)
+		return fmt.Errorf("serve: cannot listen on %s: %v", addr, err)
 	}
 	defer ln.Close()
 	ln = sec.listener(ln)
 	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: logger,
 		OnCommit: metrics.observeCommit})
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	defer db.Close()
 	// The secret next to the database signs sessions and share links.
 	if sec.auth.Secret, err = loadSecret(secretPath(db.Path()), func(w string) { logger.Warn(w) }); err != nil {
-		return cli.Exit("serve: "+err.Error(), exitFailure)
+		return fmt.Errorf("serve: %w", err)
 	}
 	metrics.watchStore(db, logger)
 	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})

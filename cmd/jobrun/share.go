@@ -83,7 +83,7 @@ func localShare(c *cli.Context, io stdio, ref jobs.Ref, ttl time.Duration) (api.
 	}
 	secret, err := loadSecret(secretPath(db.Path()), func(w string) { fmt.Fprintln(io.err, "jobrun: warning:", w) })
 	if err != nil {
-		return api.ShareLink{}, cli.Exit("share: "+err.Error(), exitFailure)
+		return api.ShareLink{}, fmt.Errorf("share: %w", err)
 	}
 	exp := time.Now().Add(ttl).Truncate(time.Second)
 	tok := access.ShareToken(secret, j.UID, exp)
