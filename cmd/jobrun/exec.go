@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/ui"
@@ -69,12 +70,14 @@ func runExec(c *cli.Context, io stdio) error {
 	default:
 		return cli.Exit(fmt.Sprintf("exec: --stdin must be inherit or null, not %q", c.String("stdin")), exitFailure)
 	}
-	mode, err := jobs.ParseProgressMode(c.String("progress"))
+	mode, err := progress.ParseMode(c.String("progress"))
 	if err == nil {
-		_, err = jobs.NewProgressParser(mode, c.String("progress-regex"))
+		_, err = progress.NewParser(mode, c.String("progress-regex"))
 	}
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("exec: --progress/--progress-regex: %v", err), exitFailure)
+		// progress's errors carry no sentinel; the message still names
+		// the kind, as every invalid setting's does.
+		return cli.Exit(fmt.Sprintf("exec: --progress/--progress-regex: %v: %v", err, jobs.ErrInvalid), exitFailure)
 	}
 	pty, err := ptyFlags(c, io, stdin)
 	if err != nil {
