@@ -16,14 +16,16 @@
 //   - Line is the visual line number: fragments (EOL "") of one line and
 //     the "\r" redraws of one line share a number, per stream.
 //   - A progress event follows the line event it was found in (the next
-//     seq), unless the job's ProgressCoalescer held it back, in which case
+//     seq), unless the job's progress.Coalescer held it back, in which case
 //     it follows the events read until the interval passed; the last value
 //     held is always stored before the exit event.
 //   - The runner hands events to its Store, and only after the Store has
 //     committed them to its Publisher, so anything a viewer has seen can be
 //     replayed.
 //
-// This package imports no other jobrun package. The interfaces it needs
-// (Store, Publisher) are declared here and satisfied by store.DB and
-// stream.Hub.
+// This package imports no other jobrun package but its own leaf,
+// jobs/progress, which finds progress in output (parsing, coalescing,
+// ETA) and defines the progress payloads (progress.Report in Event,
+// progress.Snapshot in Job). The interfaces it needs (Store, Publisher)
+// are declared here and satisfied by store.DB and stream.Hub.
 package jobs

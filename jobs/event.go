@@ -3,6 +3,8 @@ package jobs
 import (
 	"time"
 	"unicode/utf8"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // EventType names what an event is. Clients ignore types they do not know.
@@ -50,17 +52,7 @@ type Event struct {
 	Signal   string // "SIGTERM" when killed by a signal
 
 	// TypeProgress.
-	Progress *Progress
-}
-
-// Progress is the payload of a progress event.
-type Progress struct {
-	Percent float64  `json:"percent"`
-	Message string   `json:"message,omitempty"`
-	Current *float64 `json:"current,omitempty"`
-	Total   *float64 `json:"total,omitempty"`
-	Source  string   `json:"source,omitempty"`
-	State   string   `json:"state,omitempty"`
+	Progress *progress.Report
 }
 
 // Size is an estimate of the memory and wire size of e, used to bound

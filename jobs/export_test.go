@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // TestRecorder lets the external tests, which can use the real store
@@ -20,9 +22,9 @@ func NewTestRecorder(store Store, pub Publisher, id ID, flushAfter time.Duration
 
 // NewTestRecorderProgress starts a recorder for job id that finds
 // progress in mode, with at most one progress event per interval.
-func NewTestRecorderProgress(store Store, pub Publisher, id ID, flushAfter time.Duration, mode ProgressMode, interval time.Duration) *TestRecorder {
+func NewTestRecorderProgress(store Store, pub Publisher, id ID, flushAfter time.Duration, mode progress.Mode, interval time.Duration) *TestRecorder {
 	r := newRecorder(store, pub, slog.New(slog.DiscardHandler), func(string, ...any) {}, id, context.Background(), flushAfter, time.Second)
-	r.setProgress([2]*ProgressParser{{Mode: mode}, {Mode: mode}}, interval)
+	r.setProgress([2]*progress.Parser{{Mode: mode}, {Mode: mode}}, interval)
 	go r.run()
 	return &TestRecorder{r}
 }

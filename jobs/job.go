@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // ID is a job's small integer identity, local to one database.
@@ -63,26 +65,11 @@ type Job struct {
 	// LastHeard is when the server last heard from the job's agent.
 	LastHeard *time.Time `json:"last_heard,omitempty"`
 	// Progress is the latest progress the job reported, if any.
-	Progress *JobProgress `json:"progress,omitempty"`
+	Progress *progress.Snapshot `json:"progress,omitempty"`
 	// ExpectedSeconds is how long the job is expected to take: the median
 	// duration of the latest succeeded earlier runs with the same name,
 	// or the same command and working directory; nil when there are none.
 	ExpectedSeconds *float64 `json:"expected_seconds,omitempty"`
-}
-
-// JobProgress is a job's latest progress, kept with the job so that a
-// list of jobs never needs their logs.
-type JobProgress struct {
-	Percent float64   `json:"percent"` // 0..100; the last value reported, which may go down
-	Message string    `json:"message"`
-	Time    time.Time `json:"time"`  // of the progress event
-	State   string    `json:"state"` // ProgressStateNormal, ...
-	// ETASeconds is the estimated time from Time to 100%, while the job
-	// runs and it can be estimated (see ProgressEstimate).
-	ETASeconds *float64 `json:"eta_seconds,omitempty"`
-	// Rate is the smoothed progress rate in percent per second, when
-	// known.
-	Rate *float64 `json:"rate,omitempty"`
 }
 
 // NewUID returns a fresh random UID.

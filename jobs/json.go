@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // TimeLayout is the wire format of event times: RFC 3339 in UTC with
@@ -89,7 +91,7 @@ type wireEvent struct {
 	Status    Status    `json:"status"`
 	ExitCode  *int      `json:"exit_code"`
 	Signal    string    `json:"signal"`
-	Progress
+	progress.Report
 }
 
 // UnmarshalJSON implements json.Unmarshaler for the wire form. The bytes of
@@ -114,7 +116,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	case TypeExit:
 		e.Status, e.ExitCode, e.Signal = w.Status, w.ExitCode, w.Signal
 	case TypeProgress:
-		p := w.Progress
+		p := w.Report
 		e.Progress = &p
 	}
 	return nil

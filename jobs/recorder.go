@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // Bounds of the recorder. A commit carries at most maxBatchEvents events or
@@ -72,7 +74,7 @@ type recorder struct {
 
 	// Progress: one coalescer per job, whatever the stream, and its timer,
 	// armed while it holds a value back; or every value (noCoalesce).
-	coal       ProgressCoalescer
+	coal       progress.Coalescer
 	noCoalesce bool
 	ptimer     *time.Timer
 	parmed     bool
@@ -91,10 +93,10 @@ type recStream struct {
 	eof   bool
 
 	// Progress of this stream; see progressLine.
-	parser    *ProgressParser // nil: progress off
-	seg       []byte          // the open segment's bytes already emitted as fragments
-	segSkip   bool            // the open segment outgrew maxProgressSegment
-	directive bool            // the open segment is a directive: mark its other pieces too
+	parser    *progress.Parser // nil: progress off
+	seg       []byte           // the open segment's bytes already emitted as fragments
+	segSkip   bool             // the open segment outgrew maxProgressSegment
+	directive bool             // the open segment is a directive: mark its other pieces too
 }
 
 func newRecorder(store Store, pub Publisher, log *slog.Logger, say func(string, ...any), id ID,
@@ -287,7 +289,7 @@ func (r *recorder) add(i int, pieces []piece, t time.Time) {
 			st.line = r.line
 		}
 		st.open = pc.EOL == "" || pc.EOL == "\r"
-		var pr Progress
+		var pr progress.Report
 		found := false
 		if st.parser != nil {
 			if line, ok := st.progressLine(pc); ok {

@@ -1,10 +1,14 @@
 package jobs
 
-import "time"
+import (
+	"time"
+
+	"github.com/jobrun/jobrun/jobs/progress"
+)
 
 // The recorder's progress: each piece of output is parsed by its stream's
-// ProgressParser as the recorder makes it, and what is found goes through
-// the job's ProgressCoalescer before it becomes an event.
+// progress.Parser as the recorder makes it, and what is found goes through
+// the job's progress.Coalescer before it becomes an event.
 
 // maxProgressSegment bounds the bytes of a segment (a line or a
 // "\r"-segment) that arrives in several pieces and is parsed whole for
@@ -14,7 +18,7 @@ const maxProgressSegment = 4 << 10
 
 // setProgress gives the streams their parsers (nil: off) and sets the
 // least time between two progress events. Called before run.
-func (r *recorder) setProgress(parsers [2]*ProgressParser, interval time.Duration) {
+func (r *recorder) setProgress(parsers [2]*progress.Parser, interval time.Duration) {
 	for i, p := range parsers {
 		r.streams[i].parser = p
 	}
@@ -58,7 +62,7 @@ func (st *recStream) progressLine(pc piece) (line []byte, parse bool) {
 // offerProgress hands a value found at t to the coalescer: it becomes an
 // event now, right after the line event it was found in, or is held back
 // until the coalescer's deadline (progressDue), a later value, or the end.
-func (r *recorder) offerProgress(p Progress, t time.Time) {
+func (r *recorder) offerProgress(p progress.Report, t time.Time) {
 	if r.noCoalesce || r.coal.Offer(p, t) {
 		r.pushProgress(p, t)
 		return
@@ -87,7 +91,7 @@ func (r *recorder) progressDue() {
 }
 
 // pushProgress queues a progress event.
-func (r *recorder) pushProgress(p Progress, t time.Time) {
+func (r *recorder) pushProgress(p progress.Report, t time.Time) {
 	if t.Before(r.last) {
 		t = r.last
 	}

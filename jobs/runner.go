@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // Defaults of the Runner's durations.
@@ -60,14 +62,14 @@ type Runner struct {
 	StoreRetry   time.Duration // how long to retry a failing store before giving up; default 10s
 
 	// Progress selects where progress events come from (see
-	// ProgressMode); "" means ProgressAuto.
-	Progress ProgressMode
+	// progress.Mode); "" means progress.Auto.
+	Progress progress.Mode
 	// ProgressRegex, when not "", is a regular expression tried first on
 	// every line: a named group percent, or current and total, and
-	// optionally message (see NewProgressParser).
+	// optionally message (see progress.NewParser).
 	ProgressRegex string
 	// ProgressInterval is the least time between two progress events of
-	// a job (see ProgressCoalescer); default DefaultProgressInterval.
+	// a job (see progress.Coalescer); default progress.DefaultInterval.
 	// Negative: no coalescing, every value found is an event.
 	ProgressInterval time.Duration
 

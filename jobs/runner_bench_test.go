@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // BenchmarkRunnerIngest runs `cat FILE` of 60-byte lines as a job with the
@@ -15,7 +16,7 @@ import (
 // auto mode (the default: every plain line goes through the parser's quick
 // scan) and off.
 func BenchmarkRunnerIngest(b *testing.B) {
-	for _, mode := range []jobs.ProgressMode{jobs.ProgressAuto, jobs.ProgressOff} {
+	for _, mode := range []progress.Mode{progress.Auto, progress.Off} {
 		b.Run("progress="+string(mode), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "lines")
 			if err := os.WriteFile(path, floodOutput(b.N), 0o600); err != nil {

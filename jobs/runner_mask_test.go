@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // lockedBuffer is an echo destination the test reads after Wait.
@@ -106,7 +107,7 @@ func BenchmarkRunnerIngestMasked(b *testing.B) {
 			b.SetBytes(60)
 			b.ResetTimer()
 			t0 := time.Now()
-			run, err := (&jobs.Runner{Store: db, Progress: jobs.ProgressOff, Mask: mask}).Start(ctx, jobs.Spec{Command: []string{"cat", path}})
+			run, err := (&jobs.Runner{Store: db, Progress: progress.Off, Mask: mask}).Start(ctx, jobs.Spec{Command: []string{"cat", path}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // progressDialects is what child mode "progress" writes to stdout, line by
@@ -77,14 +79,14 @@ func progressChild(mode string) int {
 }
 
 // progressString is a compact form of a progress event.
-func progressString(p *jobs.Progress) string {
+func progressString(p *progress.Report) string {
 	var b strings.Builder
 	b.WriteString(strconv.FormatFloat(p.Percent, 'f', -1, 64))
 	if p.Current != nil && p.Total != nil {
 		fmt.Fprintf(&b, " %v/%v", *p.Current, *p.Total)
 	}
 	b.WriteString(" " + p.Source)
-	if p.State != jobs.ProgressStateNormal {
+	if p.State != progress.StateNormal {
 		b.WriteString(" " + p.State)
 	}
 	if p.Message != "" {
@@ -164,9 +166,9 @@ func TestRunProgressModes(t *testing.T) {
 		r     jobs.Runner
 		wants string
 	}{
-		{"off", jobs.Runner{Progress: jobs.ProgressOff}, "[]"},
-		{"explicit", jobs.Runner{Progress: jobs.ProgressExplicit}, "[30 45 50 70 75 80]"},
-		{"regex", jobs.Runner{ProgressRegex: `copying|(?P<current>\d+)/(?P<total>\d+)\] on (?P<message>\w+)`, Progress: jobs.ProgressExplicit},
+		{"off", jobs.Runner{Progress: progress.Off}, "[]"},
+		{"explicit", jobs.Runner{Progress: progress.Explicit}, "[30 45 50 70 75 80]"},
+		{"regex", jobs.Runner{ProgressRegex: `copying|(?P<current>\d+)/(?P<total>\d+)\] on (?P<message>\w+)`, Progress: progress.Explicit},
 			"[30 45 50 70 75 80 87.5]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,8 +192,8 @@ func TestRunProgressModes(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (&jobs.Runner{Store: openDB(t), ProgressRegex: `(\d+)%`}).Start(testCtx(t), jobs.Spec{Command: []string{"true"}}); err == nil {
-		t.Error("Start with a regex without named groups: no error")
+	if _, err := (&jobs.Runner{Store: openDB(t), ProgressRegex: `(\d+)%`}).Start(testCtx(t), jobs.Spec{Command: []string{"true"}}); !errors.Is(err, jobs.ErrInvalid) {
+		t.Errorf("Start with a regex without named groups: error %v, want ErrInvalid", err)
 	}
 }
 
@@ -254,7 +256,7 @@ func TestRunProgressCoalesced(t *testing.T) {
 	}
 	// At most one per interval, plus the first and the final flush. The
 	// bound follows from the job's duration, so it holds on a slow machine.
-	if bound := int(elapsed/jobs.DefaultProgressInterval) + 2; len(prs) > bound {
+	if bound := int(elapsed/progress.DefaultInterval) + 2; len(prs) > bound {
 		t.Errorf("%d progress events in %v, want at most %d", len(prs), elapsed, bound)
 	}
 	last := prs[len(prs)-1]

@@ -11,16 +11,21 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // progressParsers returns a parser per stream, or none when progress is
 // off.
-func (r *Runner) progressParsers() ([2]*ProgressParser, error) {
-	p, err := NewProgressParser(r.Progress, r.ProgressRegex)
-	if err != nil || p.Mode == ProgressOff {
-		return [2]*ProgressParser{}, err
+func (r *Runner) progressParsers() ([2]*progress.Parser, error) {
+	p, err := progress.NewParser(r.Progress, r.ProgressRegex)
+	if err != nil {
+		return [2]*progress.Parser{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	return [2]*ProgressParser{p, {Mode: p.Mode, Regex: p.Regex}}, nil
+	if p.Mode == progress.Off {
+		return [2]*progress.Parser{}, nil
+	}
+	return [2]*progress.Parser{p, {Mode: p.Mode, Regex: p.Regex}}, nil
 }
 
 // jobDir checks the working directory and returns it absolute.

@@ -41,4 +41,4 @@ echo "== node --test (ui modules)"
 node --test ui/jstest/
 echo "== fuzz (short)"
 go test -run='^$' -fuzz='^FuzzSplit$' -fuzztime=5s ./jobs/
-go test -run='^$' -fuzz='^FuzzProgressParse$' -fuzztime=5s -fuzzminimizetime=2s ./jobs/
+go test -run='^$' -fuzz='^FuzzProgressParse$' -fuzztime=5s -fuzzminimizetime=2s ./jobs/progress/

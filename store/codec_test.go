@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 func codecEvents() []jobs.Event {
@@ -19,7 +20,7 @@ func codecEvents() []jobs.Event {
 		{Time: t.Add(time.Hour), Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 3, Data: []byte("::progress"), EOL: "", Directive: true},
 		{Time: time.UnixMicro(math.MaxInt64).UTC(), Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: math.MaxInt64, Data: []byte("far"), EOL: "\n"},
 		{Time: time.UnixMicro(math.MinInt64).UTC(), Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: -1, Data: []byte("past"), EOL: "\n"},
-		{Time: t, Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: pct, Message: "m"}},
+		{Time: t, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: pct, Message: "m"}},
 		{Time: t, Type: jobs.TypeExit, Status: jobs.StatusCanceled, ExitCode: &code, Signal: "SIGKILL"},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 )
 
@@ -26,7 +27,7 @@ func TestRoundTrip(t *testing.T) {
 		{Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 3, Data: mib, EOL: ""},
 		{Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 3, Data: []byte("end of the long line"), EOL: "\n"},
 		{Type: jobs.TypeLine, Stream: jobs.StreamTTY, Line: 4, Data: []byte("::progress 50%"), EOL: "\n", Directive: true},
-		{Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: 50, Message: "half", Total: &two}},
+		{Type: jobs.TypeProgress, Progress: &progress.Report{Percent: 50, Message: "half", Total: &two}},
 		{Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 5, Data: []byte("ünïcødé \u2028 \"quoted\" \x00"), EOL: "\n"},
 	}
 	for i := range evs {
@@ -137,8 +138,8 @@ func TestAppendRejects(t *testing.T) {
 	farFuture := lines(4, 1, "g")
 	farFuture[0].Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	noProgress := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress}}
-	badPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: 101}}}
-	nanPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: math.NaN()}}}
+	badPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: 101}}}
+	nanPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: math.NaN()}}}
 
 	tests := []struct {
 		name string

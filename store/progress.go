@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // A job's latest progress lives in its row (migration 0002), updated in
@@ -33,9 +34,9 @@ func (p *progressRow) dest() []any {
 	return []any{&p.percent, &p.message, &p.time, &p.state, &p.basePercent, &p.baseTime, &p.rate}
 }
 
-// estimate is the job's jobs.ProgressEstimate as stored.
-func (p *progressRow) estimate() jobs.ProgressEstimate {
-	var e jobs.ProgressEstimate
+// estimate is the job's progress.Estimate as stored.
+func (p *progressRow) estimate() progress.Estimate {
+	var e progress.Estimate
 	if !p.percent.Valid || !p.time.Valid {
 		return e
 	}
@@ -51,20 +52,20 @@ func (p *progressRow) estimate() jobs.ProgressEstimate {
 // jobProgress is the job's JSON progress, nil when it never reported any.
 // The ETA is given only while the job runs and its progress is in state
 // normal.
-func (p *progressRow) jobProgress(status jobs.Status) *jobs.JobProgress {
+func (p *progressRow) jobProgress(status jobs.Status) *progress.Snapshot {
 	if !p.percent.Valid || !p.time.Valid {
 		return nil
 	}
-	jp := &jobs.JobProgress{Percent: p.percent.Float64, Message: p.message, Time: fromMicros(p.time.Int64), State: p.state}
+	jp := &progress.Snapshot{Percent: p.percent.Float64, Message: p.message, Time: fromMicros(p.time.Int64), State: p.state}
 	if jp.State == "" {
-		jp.State = jobs.ProgressStateNormal
+		jp.State = progress.StateNormal
 	}
 	e := p.estimate()
 	if e.Rate > 0 {
 		r := roundTo(e.Rate, 1e6)
 		jp.Rate = &r
 	}
-	if !status.Final() && jp.State == jobs.ProgressStateNormal {
+	if !status.Final() && jp.State == progress.StateNormal {
 		if eta, ok := e.ETA(); ok {
 			s := roundTo(eta.Seconds(), 1e3)
 			jp.ETASeconds = &s

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 )
 
 // progressAt is a progress event at t0+sec.
 func progressAt(seq jobs.Seq, sec float64, pct float64, msg string) jobs.Event {
 	return jobs.Event{Seq: seq, Time: t0.Add(time.Duration(sec * float64(time.Second))), Type: jobs.TypeProgress,
-		Progress: &jobs.Progress{Percent: pct, Message: msg, Source: jobs.ProgressSourceAuto, State: jobs.ProgressStateNormal}}
+		Progress: &progress.Report{Percent: pct, Message: msg, Source: progress.SourceAuto, State: progress.StateNormal}}
 }
 
 func getJob(t *testing.T, db *store.DB, id jobs.ID) jobs.Job {
@@ -61,7 +62,7 @@ func TestProgressColumns(t *testing.T) {
 		t.Fatalf("after lines only: progress %+v, want 20", p)
 	}
 	e := progressAt(10, 3, 5, "phase two")
-	e.Progress.State = jobs.ProgressStateError
+	e.Progress.State = progress.StateError
 	appendEvents(t, db, j.ID, []jobs.Event{e})
 	if p := getJob(t, db, j.ID).Progress; p == nil || p.Percent != 5 || p.State != "error" || p.Message != "phase two" {
 		t.Fatalf("progress %+v, want 5 error \"phase two\"", p)
@@ -104,7 +105,7 @@ func TestProgressETA(t *testing.T) {
 	}
 	// No ETA while the progress is indeterminate (or paused, or failing).
 	busy := progressAt(seq, 10.5, 20, "")
-	busy.Progress.State = jobs.ProgressStateIndeterminate
+	busy.Progress.State = progress.StateIndeterminate
 	appendEvents(t, db, j.ID, []jobs.Event{busy})
 	seq++
 	if p := getJob(t, db, j.ID).Progress; p.ETASeconds != nil || p.State != "indeterminate" {

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
@@ -147,7 +148,7 @@ func probeRole(ctx context.Context, addr string) string {
 type execJob struct {
 	argv     []string
 	stdin    *os.File
-	progress jobs.ProgressMode
+	progress progress.Mode
 	pty      ptyOptions
 	mask     []string     // values to mask (--mask-env)
 	http     *http.Client // talks to the server (token, --ca-cert)

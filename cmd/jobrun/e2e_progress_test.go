@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // TestExecPTYProgress runs a script that draws a \r bar under --pty and
@@ -69,11 +70,11 @@ func TestExecPTYProgress(t *testing.T) {
 		t.Errorf("first progress %v follows %q, want the bar line it was found in", first.Progress.Percent, prev.Data)
 	}
 	// Coalesced: at most about four a second, the last value kept.
-	if bound := int(elapsed/jobs.DefaultProgressInterval) + 2; len(prs) > bound {
+	if bound := int(elapsed/progress.DefaultInterval) + 2; len(prs) > bound {
 		t.Errorf("%d progress events in %v, want at most %d", len(prs), elapsed, bound)
 	}
 	for i, e := range prs {
-		if e.Progress.Source != jobs.ProgressSourceAuto || e.Progress.State != jobs.ProgressStateNormal {
+		if e.Progress.Source != progress.SourceAuto || e.Progress.State != progress.StateNormal {
 			t.Errorf("progress %+v: want source auto, state normal", e.Progress)
 		}
 		if i > 0 && e.Progress.Percent < prs[i-1].Progress.Percent {

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/access"
@@ -71,12 +72,14 @@ func runExec(c *cli.Context, io stdio) error {
 	default:
 		return fmt.Errorf("exec: --stdin must be inherit or null, not %q", c.String("stdin"))
 	}
-	mode, err := jobs.ParseProgressMode(c.String("progress"))
+	mode, err := progress.ParseMode(c.String("progress"))
 	if err == nil {
-		_, err = jobs.NewProgressParser(mode, c.String("progress-regex"))
+		_, err = progress.NewParser(mode, c.String("progress-regex"))
 	}
 	if err != nil {
-		return fmt.Errorf("exec: --progress/--progress-regex: %v", err)
+		// progress's errors carry no sentinel; the message still names
+		// the kind, as every invalid setting's does.
+		return fmt.Errorf("exec: --progress/--progress-regex: %v: %w", err, jobs.ErrInvalid)
 	}
 	pty, err := ptyFlags(c, io, stdin)
 	if err != nil {

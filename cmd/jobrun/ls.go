@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 )
 
@@ -80,7 +81,7 @@ func progressCell(j jobs.Job) string {
 	switch p := j.Progress; {
 	case p != nil:
 		s := formatPercent(p.Percent)
-		if p.State == jobs.ProgressStateError || p.State == jobs.ProgressStatePaused {
+		if p.State == progress.StateError || p.State == progress.StatePaused {
 			s += " " + p.State
 		}
 		if running && p.ETASeconds != nil {

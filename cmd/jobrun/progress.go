@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 func progressCommand(io stdio) *cli.Command {
@@ -40,11 +40,11 @@ func runProgress(c *cli.Context, io stdio) error {
 	if msg := strings.Join(strings.Fields(strings.Join(args[1:], " ")), " "); msg != "" { // one line
 		line += " " + msg
 	}
-	p, ok := (&jobs.ProgressParser{Mode: jobs.ProgressExplicit}).Parse([]byte(line))
-	if !ok || p.Source != jobs.ProgressSourceExplicit || strings.ContainsAny(args[0], "\r\n") {
+	p, ok := (&progress.Parser{Mode: progress.Explicit}).Parse([]byte(line))
+	if !ok || p.Source != progress.SourceExplicit || strings.ContainsAny(args[0], "\r\n") {
 		return usageError("progress: %q is not a progress value: want PERCENT (0..100, e.g. 45 or 45.5%%) or CURRENT/TOTAL (0 <= CURRENT <= TOTAL, TOTAL > 0, e.g. 3/10)", args[0])
 	}
-	if _, err := fmt.Fprintln(io.out, jobs.FormatProgressDirective(p)); err != nil {
+	if _, err := fmt.Fprintln(io.out, progress.FormatDirective(p)); err != nil {
 		return &statusErr{code: exitRefused, msg: fmt.Sprintf("progress: %v", err)} // stdout is gone: 1, as printf(1)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // progressBar keeps a one-line progress bar at the bottom of a terminal
@@ -28,8 +29,8 @@ type progressBar struct {
 	atLineStart bool // the output written so far ends with a newline
 
 	have     bool // a progress value is known
-	p        jobs.Progress
-	est      jobs.ProgressEstimate
+	p        progress.Report
+	est      progress.Estimate
 	seedETA  *float64 // from the job row, until events give an estimate
 	expected *float64 // the job's expected_seconds
 }
@@ -51,7 +52,7 @@ func newProgressBar(out *bufio.Writer, f *os.File, job jobs.Job, replayAll bool)
 	}}
 	if jp := job.Progress; jp != nil && !replayAll {
 		b.have = true
-		b.p = jobs.Progress{Percent: jp.Percent, Message: jp.Message, State: jp.State}
+		b.p = progress.Report{Percent: jp.Percent, Message: jp.Message, State: jp.State}
 		b.seedETA = jp.ETASeconds
 	}
 	return b
@@ -100,13 +101,13 @@ func (b *progressBar) text(width int) string {
 	case b.have:
 		const cells = 20
 		filled := int(math.Round(b.p.Percent / 100 * cells))
-		if b.p.State == jobs.ProgressStateIndeterminate {
+		if b.p.State == progress.StateIndeterminate {
 			s.WriteString("[" + strings.Repeat("?", cells) + "]")
 		} else {
 			s.WriteString("[" + strings.Repeat("#", filled) + strings.Repeat("-", cells-filled) + "] ")
 			s.WriteString(formatPercent(b.p.Percent))
 		}
-		if st := b.p.State; st == jobs.ProgressStateError || st == jobs.ProgressStatePaused {
+		if st := b.p.State; st == progress.StateError || st == progress.StatePaused {
 			s.WriteString(" " + st)
 		}
 		if eta, ok := b.eta(); ok {
@@ -126,7 +127,7 @@ func (b *progressBar) text(width int) string {
 // eta is the estimated seconds left, while the progress is in state
 // normal.
 func (b *progressBar) eta() (float64, bool) {
-	if st := b.p.State; st != "" && st != jobs.ProgressStateNormal {
+	if st := b.p.State; st != "" && st != progress.StateNormal {
 		return 0, false
 	}
 	if d, ok := b.est.ETA(); ok {

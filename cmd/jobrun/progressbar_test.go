@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -27,9 +28,9 @@ func TestProgressCell(t *testing.T) {
 		want string
 	}{
 		{"nothing", jobs.Job{Status: jobs.StatusRunning}, "-"},
-		{"percent", jobs.Job{Status: jobs.StatusSucceeded, Progress: &jobs.JobProgress{Percent: 45.55}}, "45.6%"},
-		{"eta while running", jobs.Job{Status: jobs.StatusRunning, Progress: &jobs.JobProgress{Percent: 45, ETASeconds: f64(80)}}, "45% eta 1m20s"},
-		{"error state", jobs.Job{Status: jobs.StatusFailed, Progress: &jobs.JobProgress{Percent: 12, State: jobs.ProgressStateError}}, "12% error"},
+		{"percent", jobs.Job{Status: jobs.StatusSucceeded, Progress: &progress.Snapshot{Percent: 45.55}}, "45.6%"},
+		{"eta while running", jobs.Job{Status: jobs.StatusRunning, Progress: &progress.Snapshot{Percent: 45, ETASeconds: f64(80)}}, "45% eta 1m20s"},
+		{"error state", jobs.Job{Status: jobs.StatusFailed, Progress: &progress.Snapshot{Percent: 12, State: progress.StateError}}, "12% error"},
 		{"expected", jobs.Job{Status: jobs.StatusRunning, ExpectedSeconds: f64(250)}, "usually 4m10s"},
 		{"expected but done", jobs.Job{Status: jobs.StatusSucceeded, ExpectedSeconds: f64(250)}, "-"},
 	} {
@@ -51,7 +52,7 @@ func TestProgressBarText(t *testing.T) {
 	}
 	for i, pct := range []float64{10, 20, 30} { // 5%/s
 		b.update(&jobs.Event{Type: jobs.TypeProgress, Time: t0.Add(time.Duration(i) * 2 * time.Second),
-			Progress: &jobs.Progress{Percent: pct, Message: "building", State: jobs.ProgressStateNormal}})
+			Progress: &progress.Report{Percent: pct, Message: "building", State: progress.StateNormal}})
 	}
 	if got, want := b.text(80), "[######--------------] 30% · ETA 14s · building"; got != want {
 		t.Errorf("bar %q, want %q", got, want)
@@ -60,7 +61,7 @@ func TestProgressBarText(t *testing.T) {
 		t.Errorf("bar cut to 20 columns: %q", got)
 	}
 	b.update(&jobs.Event{Type: jobs.TypeProgress, Time: t0.Add(5 * time.Second),
-		Progress: &jobs.Progress{Percent: 30, State: jobs.ProgressStateIndeterminate}})
+		Progress: &progress.Report{Percent: 30, State: progress.StateIndeterminate}})
 	if got := b.text(80); got != "[????????????????????]" {
 		t.Errorf("indeterminate bar %q", got)
 	}

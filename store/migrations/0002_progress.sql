@@ -5,7 +5,7 @@ ALTER TABLE jobs ADD COLUMN progress_percent REAL;           -- NULL: no progres
 ALTER TABLE jobs ADD COLUMN progress_message TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN progress_time INTEGER;           -- unix microseconds of the last progress event
 ALTER TABLE jobs ADD COLUMN progress_state TEXT NOT NULL DEFAULT '';
--- jobs.ProgressEstimate: the start of the current estimate and the
+-- progress.Estimate: the start of the current estimate and the
 -- smoothed rate in percent per second (the last value is the columns above).
 ALTER TABLE jobs ADD COLUMN progress_base_percent REAL;
 ALTER TABLE jobs ADD COLUMN progress_base_time INTEGER;

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // piece is shorthand for a test line event: stream o (stdout), e (stderr)
@@ -31,7 +32,7 @@ func mkEvents(ps []piece) []jobs.Event {
 		case 't':
 			e.Stream = jobs.StreamTTY
 		case 'p':
-			e = jobs.Event{Seq: e.Seq, Time: e.Time, Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: 1}}
+			e = jobs.Event{Seq: e.Seq, Time: e.Time, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: 1}}
 		}
 		evs[i] = e
 	}

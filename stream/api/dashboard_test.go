@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/streamtest"
@@ -99,7 +100,7 @@ func TestDashboardStream(t *testing.T) {
 	// Progress, published here.
 	for i, pct := range []float64{10, 42} {
 		streamtest.Commit(t, db, hub, running.ID, []jobs.Event{{Seq: jobs.Seq(i + 1), Time: time.Now(), Type: jobs.TypeProgress,
-			Progress: &jobs.Progress{Percent: pct, Message: "step"}}})
+			Progress: &progress.Report{Percent: pct, Message: "step"}}})
 	}
 	waitJobWith(t, ctx, c, running.ID, func(j jobs.Job) bool { return j.Progress != nil && j.Progress.Percent == 42 })
 	// The end of a job, published here.

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
@@ -509,7 +510,7 @@ func mixedOutput(first jobs.Seq, n int) []jobs.Event {
 			e.Data, e.EOL = []byte(strings.Repeat("long ", 400)), ""
 		case 4:
 			e = jobs.Event{Seq: seq, Time: now, Type: jobs.TypeProgress,
-				Progress: &jobs.Progress{Percent: float64(k % 100), Message: "step\nwith newline"}}
+				Progress: &progress.Report{Percent: float64(k % 100), Message: "step\nwith newline"}}
 		case 5:
 			e.Data, e.EOL = []byte(" more"), "\r"
 		case 6:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/jobs/progress"
 )
 
 // codecEvents is a batch with every kind of event and awkward bytes.
@@ -17,7 +18,7 @@ func codecEvents() []jobs.Event {
 		{Seq: 7, Time: t0, Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 1, Data: []byte("plain"), EOL: "\n"},
 		{Seq: 8, Time: t0.Add(time.Microsecond), Type: jobs.TypeLine, Stream: jobs.StreamStderr, Line: 2, Data: []byte{0xff, 0, '"', '\\'}, EOL: "\r"},
 		{Seq: 9, Time: t0.Add(-time.Second), Type: jobs.TypeLine, Stream: jobs.StreamTTY, Line: 2, Data: []byte{}, EOL: "", Directive: true},
-		{Seq: 10, Time: t0.Add(time.Hour), Type: jobs.TypeProgress, Progress: &jobs.Progress{Percent: pct, Message: "half", Source: "directive"}},
+		{Seq: 10, Time: t0.Add(time.Hour), Type: jobs.TypeProgress, Progress: &progress.Report{Percent: pct, Message: "half", Source: "directive"}},
 		{Seq: 11, Time: t0.Add(2 * time.Hour), Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 3, Data: bytes.Repeat([]byte("é"), 1000), EOL: "\r\n"},
 		{Seq: 12, Time: t0.Add(3 * time.Hour), Type: jobs.TypeExit, Status: jobs.StatusFailed, ExitCode: &code, Signal: "SIGTERM"},
 	}

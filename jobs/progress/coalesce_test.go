@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"fmt"
@@ -13,14 +13,14 @@ var progressT0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 // on a timer tick every tick, Flush at the end. It returns what was
 // emitted.
 type coalesceRun struct {
-	c       ProgressCoalescer
-	emitted []Progress
+	c       Coalescer
+	emitted []Report
 	times   []time.Time
 	nextDue time.Time
 	tick    time.Duration
 }
 
-func (r *coalesceRun) offer(p Progress, now time.Time) {
+func (r *coalesceRun) offer(p Report, now time.Time) {
 	for r.tick > 0 && !r.nextDue.After(now) {
 		r.due(r.nextDue)
 		r.nextDue = r.nextDue.Add(r.tick)
@@ -44,14 +44,14 @@ func (r *coalesceRun) flush(now time.Time) {
 
 // A \r bar redrawn 10,000 times in one second yields a handful of events,
 // at least Interval apart, and the last value.
-func TestProgressCoalesceFastBar(t *testing.T) {
+func TestCoalesceFastBar(t *testing.T) {
 	for _, final := range []float64{100, 99.99} {
 		t.Run(fmt.Sprint(final), func(t *testing.T) {
 			r := &coalesceRun{tick: 50 * time.Millisecond, nextDue: progressT0}
-			p := &ProgressParser{}
+			p := &Parser{}
 			const n = 10000
 			var now time.Time
-			var last Progress
+			var last Report
 			for i := 1; i <= n; i++ {
 				now = progressT0.Add(time.Duration(i) * time.Second / n)
 				pct := float64(i) / n * final
@@ -72,18 +72,18 @@ func TestProgressCoalesceFastBar(t *testing.T) {
 				t.Errorf("last event %v%%, want the last value %v%%", got.Percent, last.Percent)
 			}
 			for i := 1; i < len(r.times)-1; i++ { // the last may be prompt (100%) or a flush
-				if d := r.times[i].Sub(r.times[i-1]); d < DefaultProgressInterval {
-					t.Errorf("events %d and %d %v apart, want at least %v", i-1, i, d, DefaultProgressInterval)
+				if d := r.times[i].Sub(r.times[i-1]); d < DefaultInterval {
+					t.Errorf("events %d and %d %v apart, want at least %v", i-1, i, d, DefaultInterval)
 				}
 			}
 		})
 	}
 }
 
-func TestProgressCoalesce(t *testing.T) {
-	pct := func(v float64) Progress { return Progress{Percent: v, State: ProgressStateNormal} }
+func TestCoalesce(t *testing.T) {
+	pct := func(v float64) Report { return Report{Percent: v, State: StateNormal} }
 	ms := func(n int) time.Time { return progressT0.Add(time.Duration(n) * time.Millisecond) }
-	c := &ProgressCoalescer{Interval: 100 * time.Millisecond}
+	c := &Coalescer{Interval: 100 * time.Millisecond}
 
 	if !c.Offer(pct(1), ms(0)) {
 		t.Fatal("the first value is not emitted at once")
@@ -132,13 +132,13 @@ func TestProgressCoalesce(t *testing.T) {
 	if !c.Offer(pct(5), ms(600)) {
 		t.Fatal("a value after the interval is not emitted")
 	}
-	if !c.Offer(Progress{Percent: 5, State: ProgressStateError}, ms(601)) {
+	if !c.Offer(Report{Percent: 5, State: StateError}, ms(601)) {
 		t.Fatal("a state change is not emitted at once")
 	}
 	if !c.Offer(pct(6), ms(602)) {
 		t.Fatal("a state change back to normal is not emitted at once")
 	}
-	if c.Offer(Progress{Percent: 6}, ms(603)) {
+	if c.Offer(Report{Percent: 6}, ms(603)) {
 		t.Fatal(`state "" is not the same as normal`)
 	}
 	if !c.Offer(pct(100), ms(604)) {
@@ -160,11 +160,11 @@ func TestProgressCoalesce(t *testing.T) {
 	}
 }
 
-func TestProgressCoalesceDefaultInterval(t *testing.T) {
-	var c ProgressCoalescer
-	c.Offer(Progress{Percent: 1}, progressT0)
-	c.Offer(Progress{Percent: 2}, progressT0.Add(time.Millisecond))
-	if d, _ := c.Deadline(); !d.Equal(progressT0.Add(DefaultProgressInterval)) {
-		t.Errorf("Deadline() = %v, want %v", d, progressT0.Add(DefaultProgressInterval))
+func TestCoalesceDefaultInterval(t *testing.T) {
+	var c Coalescer
+	c.Offer(Report{Percent: 1}, progressT0)
+	c.Offer(Report{Percent: 2}, progressT0.Add(time.Millisecond))
+	if d, _ := c.Deadline(); !d.Equal(progressT0.Add(DefaultInterval)) {
+		t.Errorf("Deadline() = %v, want %v", d, progressT0.Add(DefaultInterval))
 	}
 }

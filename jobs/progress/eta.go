@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"math"
@@ -16,11 +16,11 @@ const (
 	etaMax        = 100 * 24 * time.Hour
 )
 
-// ProgressEstimate estimates a job's progress rate and remaining time from
+// Estimate estimates a job's progress rate and remaining time from
 // its progress values, in the order they were reported. The store keeps
 // one per job, updated with every committed progress event, so that the
 // ETA of a job never needs its log. The zero value has seen nothing.
-type ProgressEstimate struct {
+type Estimate struct {
 	// BaseTime and BasePercent are the first value of the current
 	// estimate. A value lower than the previous one (a new phase, a
 	// per-file bar restarting at 0%) starts a new estimate there.
@@ -37,13 +37,13 @@ type ProgressEstimate struct {
 // Add takes the next progress value p, reported at t. Values in a state
 // other than normal (indeterminate, error, paused) carry no rate: they
 // only move the latest value.
-func (e *ProgressEstimate) Add(p Progress, t time.Time) {
+func (e *Estimate) Add(p Report, t time.Time) {
 	pct := p.Percent
 	switch {
 	case e.LastTime.IsZero(), pct < e.LastPercent, t.Before(e.LastTime):
-		*e = ProgressEstimate{BaseTime: t, BasePercent: pct, LastTime: t, LastPercent: pct}
+		*e = Estimate{BaseTime: t, BasePercent: pct, LastTime: t, LastPercent: pct}
 		return
-	case normalState(p.State) != ProgressStateNormal:
+	case normalState(p.State) != StateNormal:
 		e.LastTime, e.LastPercent = t, pct
 		return
 	}
@@ -66,7 +66,7 @@ func (e *ProgressEstimate) Add(p Progress, t time.Time) {
 // ETA returns the estimated time from LastTime to 100%, when it can be
 // estimated: at least etaMinHistory of values in the current estimate, a
 // positive rate, not already at 100%, and under 100 days.
-func (e ProgressEstimate) ETA() (time.Duration, bool) {
+func (e Estimate) ETA() (time.Duration, bool) {
 	if e.Rate <= 0 || e.LastPercent >= 100 || e.LastTime.Sub(e.BaseTime) < etaMinHistory {
 		return 0, false
 	}

@@ -1,12 +1,12 @@
-package jobs
+package progress
 
 import "time"
 
-// DefaultProgressInterval is ProgressCoalescer's default Interval: at most
+// DefaultInterval is Coalescer's default Interval: at most
 // four progress events a second per job reach storage and viewers.
-const DefaultProgressInterval = 250 * time.Millisecond
+const DefaultInterval = 250 * time.Millisecond
 
-// ProgressCoalescer thins a job's progress values to at most one event per
+// Coalescer thins a job's progress values to at most one event per
 // Interval without losing the latest: a value offered too soon is held,
 // replacing the one held before, and the caller emits it when it is Due or
 // at a Flush. It has no goroutine and no timer; the caller passes the time,
@@ -17,29 +17,29 @@ const DefaultProgressInterval = 250 * time.Millisecond
 // change the state (normal, error, indeterminate, paused) or first reach
 // 100%, so that an error or the end shows promptly. A value equal to the
 // last emitted one (percent, state, message, count) is dropped.
-type ProgressCoalescer struct {
+type Coalescer struct {
 	// Interval is the least time between two emitted values; zero means
-	// DefaultProgressInterval.
+	// DefaultInterval.
 	Interval time.Duration
 
-	emitted  bool     // an event has been emitted
-	last     Progress // the last emitted value
+	emitted  bool   // an event has been emitted
+	last     Report // the last emitted value
 	lastTime time.Time
-	held     Progress // the latest value not yet emitted
+	held     Report // the latest value not yet emitted
 	holding  bool
 }
 
-func (c *ProgressCoalescer) interval() time.Duration {
+func (c *Coalescer) interval() time.Duration {
 	if c.Interval > 0 {
 		return c.Interval
 	}
-	return DefaultProgressInterval
+	return DefaultInterval
 }
 
 // Offer hands the coalescer a new value found at now. It reports whether
 // the caller should emit p now; if not, p is held (or dropped when it
 // equals the last emitted value).
-func (c *ProgressCoalescer) Offer(p Progress, now time.Time) (emit bool) {
+func (c *Coalescer) Offer(p Report, now time.Time) (emit bool) {
 	if c.emitted && sameProgress(p, c.last) {
 		c.holding = false // the latest value is already out
 		return false
@@ -57,13 +57,13 @@ func (c *ProgressCoalescer) Offer(p Progress, now time.Time) (emit bool) {
 }
 
 // Pending returns the held value, if any, without emitting it.
-func (c *ProgressCoalescer) Pending() (Progress, bool) {
+func (c *Coalescer) Pending() (Report, bool) {
 	return c.held, c.holding
 }
 
 // Deadline returns when the held value becomes Due, if one is held: the
 // time for the caller's timer.
-func (c *ProgressCoalescer) Deadline() (time.Time, bool) {
+func (c *Coalescer) Deadline() (time.Time, bool) {
 	if !c.holding {
 		return time.Time{}, false
 	}
@@ -72,9 +72,9 @@ func (c *ProgressCoalescer) Deadline() (time.Time, bool) {
 
 // Due returns the held value to emit when Interval has passed since the
 // last emitted one, and records it as emitted at now.
-func (c *ProgressCoalescer) Due(now time.Time) (Progress, bool) {
+func (c *Coalescer) Due(now time.Time) (Report, bool) {
 	if !c.holding || now.Sub(c.lastTime) < c.interval() {
-		return Progress{}, false
+		return Report{}, false
 	}
 	p := c.held
 	c.markEmitted(p, now)
@@ -84,29 +84,29 @@ func (c *ProgressCoalescer) Due(now time.Time) (Progress, bool) {
 // Flush returns the held value to emit regardless of the interval: at a
 // quiet period or at the end of the job, so that the last value is never
 // lost. The interval keeps counting from the previous emission.
-func (c *ProgressCoalescer) Flush() (Progress, bool) {
+func (c *Coalescer) Flush() (Report, bool) {
 	if !c.holding {
-		return Progress{}, false
+		return Report{}, false
 	}
 	p := c.held
-	c.holding, c.held, c.last, c.emitted = false, Progress{}, p, true
+	c.holding, c.held, c.last, c.emitted = false, Report{}, p, true
 	return p, true
 }
 
-func (c *ProgressCoalescer) markEmitted(p Progress, now time.Time) {
+func (c *Coalescer) markEmitted(p Report, now time.Time) {
 	c.emitted, c.last, c.lastTime = true, p, now
-	c.holding, c.held = false, Progress{}
+	c.holding, c.held = false, Report{}
 }
 
 // normalState maps "" to normal, so values from any source compare.
 func normalState(s string) string {
 	if s == "" {
-		return ProgressStateNormal
+		return StateNormal
 	}
 	return s
 }
 
-func sameProgress(a, b Progress) bool {
+func sameProgress(a, b Report) bool {
 	return a.Percent == b.Percent && a.Message == b.Message &&
 		normalState(a.State) == normalState(b.State) &&
 		sameFloat(a.Current, b.Current) && sameFloat(a.Total, b.Total)

@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"regexp"
@@ -45,12 +45,12 @@ import (
 // The message is the line's text without bars and spinners, whitespace
 // collapsed, when it has a word that is not a unit ("eta", "MB/s"), and is
 // bounded to maxProgressMessage runes.
-func (p *ProgressParser) parseAuto(text string) (Progress, bool) {
+func (p *Parser) parseAuto(text string) (Report, bool) {
 	pr, withMessage, ok := autoValue(text, p.bare, p.bareLast)
 	if !ok {
-		return Progress{}, false
+		return Report{}, false
 	}
-	pr.Source = ProgressSourceAuto
+	pr.Source = SourceAuto
 	if withMessage {
 		pr.Message = autoMessage(text)
 	}
@@ -75,7 +75,7 @@ var (
 // for the displays that are all numbers (curl's meter, pv -n). Every line
 // of output passes through here, so each rule first checks for the bytes
 // it needs: a plain log line costs a few byte scans, not a dozen regexps.
-func autoValue(s string, prevBare bool, prevBareVal float64) (pr Progress, withMessage, ok bool) {
+func autoValue(s string, prevBare bool, prevBareVal float64) (pr Report, withMessage, ok bool) {
 	if strings.IndexAny(s, "0123456789") < 0 {
 		pr, ok = fillFraction(s) // the only rule without digits
 		return pr, true, ok
@@ -83,17 +83,17 @@ func autoValue(s string, prevBare bool, prevBareVal float64) (pr Progress, withM
 	if strings.IndexByte(s, '%') >= 0 {
 		if m := aptRe.FindStringSubmatch(s); m != nil {
 			if v, ok := parseDecimal(m[1]); ok && validPercent(v) {
-				return Progress{Percent: v}, true, true
+				return Report{Percent: v}, true, true
 			}
 		}
 		if v, ok := lastPercent(s); ok {
-			return Progress{Percent: v}, true, true
+			return Report{Percent: v}, true, true
 		}
 	}
 	if t := strings.TrimLeft(s, " "); t != "" && isDigit(t[0]) && strings.Count(t, ":") >= 6 {
 		if m := curlRe.FindStringSubmatch(s); m != nil {
 			if v, ok := parseDecimal(m[1]); ok && validPercent(v) {
-				return Progress{Percent: v}, false, true
+				return Report{Percent: v}, false, true
 			}
 		}
 	}
@@ -121,9 +121,9 @@ func autoValue(s string, prevBare bool, prevBareVal float64) (pr Progress, withM
 	}
 	if v, bare := bareNumber(s); bare {
 		if validPercent(v) && prevBare && v >= prevBareVal {
-			return Progress{Percent: v}, false, true
+			return Report{Percent: v}, false, true
 		}
-		return Progress{}, false, false
+		return Report{}, false, false
 	}
 	pr, ok = fillFraction(s)
 	return pr, true, ok
@@ -205,7 +205,7 @@ var sizeUnits = map[string]float64{
 }
 
 // lastSize finds the last "current[unit]/total unit" of s.
-func lastSize(s string) (Progress, bool) {
+func lastSize(s string) (Report, bool) {
 	ms := sizeRe.FindAllStringSubmatchIndex(s, -1)
 	for k := len(ms) - 1; k >= 0; k-- {
 		m := ms[k]
@@ -226,15 +226,15 @@ func lastSize(s string) (Progress, bool) {
 		if !validCount(cur, total) {
 			continue
 		}
-		return Progress{Percent: cur / total * 100, Current: &cur, Total: &total}, true
+		return Report{Percent: cur / total * 100, Current: &cur, Total: &total}, true
 	}
-	return Progress{}, false
+	return Report{}, false
 }
 
 // lastCount finds the last valid count of re (groups current, total) in s.
 // When alone is set the match must also stand alone (rule 7); bracketed
 // counts are delimited by their brackets.
-func lastCount(s string, re *regexp.Regexp, alone bool) (Progress, bool) {
+func lastCount(s string, re *regexp.Regexp, alone bool) (Report, bool) {
 	ms := re.FindAllStringSubmatchIndex(s, -1)
 	for k := len(ms) - 1; k >= 0; k-- {
 		m := ms[k]
@@ -246,25 +246,25 @@ func lastCount(s string, re *regexp.Regexp, alone bool) (Progress, bool) {
 		if !ok1 || !ok2 || !validCount(cur, total) {
 			continue
 		}
-		return Progress{Percent: cur / total * 100, Current: &cur, Total: &total}, true
+		return Report{Percent: cur / total * 100, Current: &cur, Total: &total}, true
 	}
-	return Progress{}, false
+	return Report{}, false
 }
 
 // fillFraction reads a partly filled bar without numbers (rule 9).
-func fillFraction(s string) (Progress, bool) {
+func fillFraction(s string) (Report, bool) {
 	if strings.IndexAny(s, "[|") < 0 && !strings.Contains(s, "⸨") { // IndexAny with a non-ASCII set is slow
-		return Progress{}, false
+		return Report{}, false
 	}
 	m := fillRe.FindStringSubmatch(s)
 	if m == nil {
-		return Progress{}, false
+		return Report{}, false
 	}
 	fill, empty := len([]rune(m[1])), len([]rune(m[2]))
 	if fill+empty < 10 {
-		return Progress{}, false
+		return Report{}, false
 	}
-	return Progress{Percent: float64(fill) / float64(fill+empty) * 100}, true
+	return Report{Percent: float64(fill) / float64(fill+empty) * 100}, true
 }
 
 var bracketBarRe = regexp.MustCompile(`[\[⸨][ =#>.~*░▒▓█▉▊▋▌▍▎▏■□·━╸╺-]*[\]⸩]|<[ =#>.-]{3,}>`)

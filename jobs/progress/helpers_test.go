@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 // progressString is a compact form of a Parse result for tables and golden
 // files: "none", or `percent [current/total] source [state] ["message"]`
 // with the state left out when normal.
-func progressString(p Progress, ok bool) string {
+func progressString(p Report, ok bool) string {
 	if !ok {
 		return "none"
 	}
@@ -20,7 +20,7 @@ func progressString(p Progress, ok bool) string {
 		fmt.Fprintf(&b, " %s/%s", progressFmtPtr(p.Current), progressFmtPtr(p.Total))
 	}
 	b.WriteString(" " + p.Source)
-	if p.State != ProgressStateNormal {
+	if p.State != StateNormal {
 		b.WriteString(" " + p.State)
 	}
 	if p.Message != "" {

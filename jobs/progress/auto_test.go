@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-var updateProgress = flag.Bool("update-progress", false, "rewrite testdata/progress/*.golden")
+var update = flag.Bool("update", false, "rewrite testdata/captures/*.golden")
 
 // autoCase is a line as a tool prints it. from says where the line comes
-// from: "captured" (copied from a capture in testdata/progress, made on
+// from: "captured" (copied from a capture in testdata/captures, made on
 // the development machine), "docs: ..." (written from the tool's
 // documentation or from memory of its output, not captured), or
 // "synthetic" (the generic forms the issue names).
@@ -38,7 +38,7 @@ func TestProgressAuto(t *testing.T) {
 		{"of count in words", "synthetic", "Processing item 3 of 10", `30 3/10 auto "Processing item 3 of 10"`},
 		{"epoch", "synthetic", "Epoch 3/10", `30 3/10 auto "Epoch 3/10"`},
 
-		// curl (captured: testdata/progress/curl.txt, curl-bar.txt).
+		// curl (captured: testdata/captures/curl.txt, curl-bar.txt).
 		{"curl meter", "captured", " 28 1953k   28  546k    0     0   694k      0  0:00:02 --:--:--  0:00:02  694k", `28 auto`},
 		{"curl meter start", "captured", "  0     0    0     0    0     0      0      0 --:--:-- --:--:-- --:--:--     0", `0 auto`},
 		{"curl meter end", "captured", "100 1953k  100 1953k    0     0   659k      0  0:00:02  0:00:02 --:--:--  659k", `100 auto`},
@@ -46,20 +46,20 @@ func TestProgressAuto(t *testing.T) {
 		{"curl meter header 2", "captured", "                                 Dload  Upload   Total   Spent    Left  Speed", `none`},
 		{"curl -#", "captured", "##############################                                            42.0%", `42 auto`},
 
-		// wget (captured: testdata/progress/wget.txt, wget-dot.txt).
+		// wget (captured: testdata/captures/wget.txt, wget-dot.txt).
 		{"wget bar", "captured", "/dev/null            32%[=====>              ] 633.00K   654KB/s               ", `32 auto "/dev/null 32% 633.00K 654KB/s"`},
 		{"wget bar done", "captured", "/dev/null           100%[===================>]   1.91M   658KB/s    in 3.0s    ", `100 auto "/dev/null 100% 1.91M 658KB/s in 3.0s"`},
 		{"wget dot", "captured", "   600K .......... .......... .......... .......... .......... 22%  248K 1s", `22 auto`},
 		{"wget docs bar", "docs: wget manual, --progress=bar", "foo.iso        45%[=======>           ]   1,234K  1.2MB/s", `45 auto "foo.iso 45% 1,234K 1.2MB/s"`},
 
-		// pip (captured: testdata/progress/pip.txt; rich draws with colors).
+		// pip (captured: testdata/captures/pip.txt; rich draws with colors).
 		{"pip", "captured", "\x1b[2K     \x1b[91m━━━━━━━━━━━━━━━━\x1b[0m\x1b[90m╺\x1b[0m\x1b[90m━━━━━━━━━━━━━━━━━━━━━━━\x1b[0m \x1b[32m0.8/2.0 MB\x1b[0m \x1b[31m685.6 kB/s\x1b[0m eta \x1b[36m0:00:02\x1b[0m", `40 800000/2000000 auto`},
 		{"pip docs", "docs: the issue's example", "━━━━━━ 4.5/10.0 MB 1.2 MB/s eta 0:00:05", `45 4500000/10000000 auto`},
 		{"pip old bar", "docs: pip 20 output, from memory", "     |████████▌                       | 2.6 MB 3.1 MB/s eta 0:00:01", `28.13 auto`},
 		{"pip collecting", "captured", "Collecting foo==1.0", `none`},
 		{"pip downloading", "captured", "  Downloading http://127.0.0.1:42219/foo-1.0-py3-none-any.whl (2.0 MB)", `none`},
 
-		// cargo (captured: testdata/progress/cargo.txt).
+		// cargo (captured: testdata/captures/cargo.txt).
 		{"cargo building", "captured", "\x1b[1m\x1b[96m    Building\x1b[0m [=============>               ] 3/6: c1                          ", `50 3/6 auto "Building 3/6: c1"`},
 		{"cargo docs", "docs: the issue's example", "    Building [=====>                       ] 45/120: serde, tokio", `37.5 45/120 auto "Building 45/120: serde, tokio"`},
 		{"cargo compiling", "captured", "\x1b[1m\x1b[92m   Compiling\x1b[0m c1 v0.1.0 (/tmp/prog/cw/c1)", `none`},
@@ -103,7 +103,7 @@ func TestProgressAuto(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &ProgressParser{}
+			p := &Parser{}
 			if got := progressString(p.Parse([]byte(tc.line))); got != tc.want {
 				t.Errorf("Parse(%q) (%s)\n got %s\nwant %s", tc.line, tc.from, got, tc.want)
 			}
@@ -160,7 +160,7 @@ func TestProgressAutoNotProgress(t *testing.T) {
 		{"go test", "ok  \tgithub.com/jobrun/jobrun/jobs\t0.012s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &ProgressParser{}
+			p := &Parser{}
 			if pr, ok := p.Parse([]byte(tc.line)); ok {
 				t.Errorf("Parse(%q) = %s, want none", tc.line, progressString(pr, ok))
 			}
@@ -172,7 +172,7 @@ func TestProgressAutoNotProgress(t *testing.T) {
 // non-decreasing run of them is progress (the first of a run is not
 // reported).
 func TestProgressBareNumbers(t *testing.T) {
-	p := &ProgressParser{}
+	p := &Parser{}
 	for _, step := range []struct{ line, want string }{
 		{"0", `none`}, // the first of a run
 		{"12", `12 auto`},
@@ -191,7 +191,7 @@ func TestProgressBareNumbers(t *testing.T) {
 			t.Errorf("Parse(%q) = %s, want %s", step.line, got, step.want)
 		}
 	}
-	e := &ProgressParser{Mode: ProgressExplicit}
+	e := &Parser{Mode: Explicit}
 	for _, line := range []string{"10", "20", "30"} {
 		if pr, ok := e.Parse([]byte(line)); ok {
 			t.Errorf("explicit mode: Parse(%q) = %s, want none", line, progressString(pr, ok))
@@ -199,12 +199,12 @@ func TestProgressBareNumbers(t *testing.T) {
 	}
 }
 
-// TestProgressCaptures parses the real tool output in testdata/progress
+// TestProgressCaptures parses the real tool output in testdata/captures
 // segment by segment, as the runner splits it, and compares the progress
 // found with the .golden files (go test -run ProgressCaptures
-// -update-progress rewrites them; review the diff).
+// -update rewrites them; review the diff).
 func TestProgressCaptures(t *testing.T) {
-	files, err := filepath.Glob("testdata/progress/*.txt")
+	files, err := filepath.Glob("testdata/captures/*.txt")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no captures: %v", err)
 	}
@@ -220,25 +220,25 @@ func TestProgressCaptures(t *testing.T) {
 			}
 			data = data[bytes.IndexByte(data, '\n')+1:]
 			var got strings.Builder
-			auto, explicit := &ProgressParser{}, &ProgressParser{Mode: ProgressExplicit}
+			auto, explicit := &Parser{}, &Parser{Mode: Explicit}
 			for i, seg := range progressSegments(data) {
 				pr, ok := auto.Parse(seg)
 				if ok {
 					fmt.Fprintf(&got, "%d: %s\n", i, progressString(pr, ok))
 				}
-				if pr, ok := explicit.Parse(seg); ok && pr.Source == ProgressSourceAuto {
+				if pr, ok := explicit.Parse(seg); ok && pr.Source == SourceAuto {
 					t.Errorf("explicit mode found auto progress in segment %d", i)
 				}
 			}
 			golden := strings.TrimSuffix(file, ".txt") + ".golden"
-			if *updateProgress {
+			if *update {
 				if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run with -update-progress to create it)", err)
+				t.Fatalf("%v (run with -update to create it)", err)
 			}
 			if got.String() != string(want) {
 				t.Errorf("progress of %s:\n got:\n%s\nwant:\n%s", file, got.String(), want)

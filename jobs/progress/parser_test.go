@@ -1,55 +1,54 @@
-package jobs
+package progress
 
 import (
-	"errors"
 	"testing"
 )
 
-func TestParseProgressMode(t *testing.T) {
+func TestParseMode(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want ProgressMode
+		want Mode
 	}{
-		{"", ProgressAuto},
-		{"auto", ProgressAuto},
-		{"explicit", ProgressExplicit},
-		{"off", ProgressOff},
+		{"", Auto},
+		{"auto", Auto},
+		{"explicit", Explicit},
+		{"off", Off},
 	} {
-		got, err := ParseProgressMode(tc.in)
+		got, err := ParseMode(tc.in)
 		if err != nil || got != tc.want {
-			t.Errorf("ParseProgressMode(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("ParseMode(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 	for _, in := range []string{"Auto", "on", "none", " auto"} {
-		if _, err := ParseProgressMode(in); !errors.Is(err, ErrInvalid) {
-			t.Errorf("ParseProgressMode(%q) error = %v, want ErrInvalid", in, err)
+		if _, err := ParseMode(in); err == nil {
+			t.Errorf("ParseMode(%q): no error", in)
 		}
 	}
 }
 
-func TestNewProgressParserErrors(t *testing.T) {
+func TestNewParserErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		mode  ProgressMode
+		mode  Mode
 		regex string
 	}{
 		{"bad mode", "sometimes", ""},
-		{"bad syntax", ProgressAuto, `(?P<percent>\d+`},
-		{"no named group", ProgressAuto, `(\d+)%`},
-		{"current without total", ProgressAuto, `(?P<current>\d+) files`},
-		{"message only", ProgressExplicit, `(?P<message>.*)`},
-		{"regex with mode off", ProgressOff, `(?P<percent>\d+)`},
+		{"bad syntax", Auto, `(?P<percent>\d+`},
+		{"no named group", Auto, `(\d+)%`},
+		{"current without total", Auto, `(?P<current>\d+) files`},
+		{"message only", Explicit, `(?P<message>.*)`},
+		{"regex with mode off", Off, `(?P<percent>\d+)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewProgressParser(tc.mode, tc.regex)
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("NewProgressParser(%q, %q) = %v, %v; want an error wrapping ErrInvalid", tc.mode, tc.regex, p, err)
+			p, err := NewParser(tc.mode, tc.regex)
+			if err == nil {
+				t.Fatalf("NewParser(%q, %q) = %v, nil; want an error", tc.mode, tc.regex, p)
 			}
 		})
 	}
-	p, err := NewProgressParser("", "")
-	if err != nil || p.Mode != ProgressAuto || p.Regex != nil {
-		t.Fatalf(`NewProgressParser("", "") = %+v, %v; want auto mode without regex`, p, err)
+	p, err := NewParser("", "")
+	if err != nil || p.Mode != Auto || p.Regex != nil {
+		t.Fatalf(`NewParser("", "") = %+v, %v; want auto mode without regex`, p, err)
 	}
 }
 
@@ -60,11 +59,11 @@ type progressCase struct {
 	want string
 }
 
-func runProgressCases(t *testing.T, p *ProgressParser, cases []progressCase) {
+func runProgressCases(t *testing.T, p *Parser, cases []progressCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &ProgressParser{Mode: p.Mode, Regex: p.Regex} // fresh state per case
+			p := &Parser{Mode: p.Mode, Regex: p.Regex} // fresh state per case
 			if got := progressString(p.Parse([]byte(tc.line))); got != tc.want {
 				t.Errorf("Parse(%q)\n got %s\nwant %s", tc.line, got, tc.want)
 			}
@@ -97,9 +96,9 @@ func TestProgressExplicit(t *testing.T) {
 		{"other word", "::progressive 45", `none`},
 		{"not at the start", "echo ::progress 45", `none`},
 	}
-	runProgressCases(t, &ProgressParser{Mode: ProgressExplicit}, cases)
+	runProgressCases(t, &Parser{Mode: Explicit}, cases)
 
-	p := &ProgressParser{}
+	p := &Parser{}
 	if pr, ok := p.Parse([]byte("::progress 45")); !ok || !pr.Directive() {
 		t.Errorf("Parse(::progress 45).Directive() = false, want true")
 	}
@@ -108,21 +107,21 @@ func TestProgressExplicit(t *testing.T) {
 	}
 }
 
-func TestFormatProgressDirective(t *testing.T) {
+func TestFormatDirective(t *testing.T) {
 	three, ten := 3.0, 10.0
 	for _, tc := range []struct {
-		in   Progress
+		in   Report
 		want string
 	}{
-		{Progress{Percent: 45}, "::progress 45"},
-		{Progress{Percent: 45.5, Message: "compiling\nfoo.c"}, "::progress 45.5 compiling foo.c"},
-		{Progress{Percent: 30, Current: &three, Total: &ten, Message: "step three"}, "::progress 3/10 step three"},
+		{Report{Percent: 45}, "::progress 45"},
+		{Report{Percent: 45.5, Message: "compiling\nfoo.c"}, "::progress 45.5 compiling foo.c"},
+		{Report{Percent: 30, Current: &three, Total: &ten, Message: "step three"}, "::progress 3/10 step three"},
 	} {
-		got := FormatProgressDirective(tc.in)
+		got := FormatDirective(tc.in)
 		if got != tc.want {
-			t.Errorf("FormatProgressDirective(%+v) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("FormatDirective(%+v) = %q, want %q", tc.in, got, tc.want)
 		}
-		back, ok := (&ProgressParser{Mode: ProgressExplicit}).Parse([]byte(got))
+		back, ok := (&Parser{Mode: Explicit}).Parse([]byte(got))
 		if !ok || back.Percent != tc.in.Percent {
 			t.Errorf("Parse(%q) = %s, want percent %v", got, progressString(back, ok), tc.in.Percent)
 		}
@@ -131,7 +130,7 @@ func TestFormatProgressDirective(t *testing.T) {
 
 func TestProgressDialects(t *testing.T) {
 	cases := []progressCase{
-		// OSC 9;4 (ConEmu's documentation; cargo's, captured, is in testdata/progress/cargo-osc.txt).
+		// OSC 9;4 (ConEmu's documentation; cargo's, captured, is in testdata/captures/cargo-osc.txt).
 		{"osc BEL", "\x1b]9;4;1;45\x07", `45 osc`},
 		{"osc ST", "\x1b]9;4;1;45\x1b\\", `45 osc`},
 		{"osc with text", "\x1b[1m    Building\x1b[0m [==>   ] 1/6: c4  \x1b]9;4;1;17\x1b\\", `17 osc "Building 1/6: c4"`},
@@ -176,13 +175,13 @@ func TestProgressDialects(t *testing.T) {
 		{"json array", `[{"percent":5}]`, `none`},
 		{"json bad count", `{"percent":5,"current":3,"total":0}`, `5 json`},
 	}
-	runProgressCases(t, &ProgressParser{Mode: ProgressExplicit}, cases)
+	runProgressCases(t, &Parser{Mode: Explicit}, cases)
 }
 
 // An OSC state without a value keeps the parser's last percent, so that a
 // job's bar does not drop to zero when it turns indeterminate or errors.
 func TestProgressOSCKeepsLastPercent(t *testing.T) {
-	p := &ProgressParser{}
+	p := &Parser{}
 	for _, step := range []struct{ line, want string }{
 		{"\x1b]9;4;1;45\x07", `45 osc`},
 		{"\x1b]9;4;3\x07", `45 osc indeterminate`},
@@ -212,7 +211,7 @@ func TestProgressRegex(t *testing.T) {
 		{"empty optional percent", `(?P<percent>\d+)?x(?P<current>\d+)/(?P<total>\d+)`, "x1/4", `25 1/4 regex`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewProgressParser(ProgressAuto, tc.regex)
+			p, err := NewParser(Auto, tc.regex)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +220,7 @@ func TestProgressRegex(t *testing.T) {
 			}
 		})
 	}
-	p, err := NewProgressParser(ProgressExplicit, `(?P<percent>\d+)% done`)
+	p, err := NewParser(Explicit, `(?P<percent>\d+)% done`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,14 +231,14 @@ func TestProgressRegex(t *testing.T) {
 
 func TestProgressModes(t *testing.T) {
 	lines := []string{"::progress 45", "\x1b]9;4;1;45\x07", "##vso[task.setprogress value=45;]", `{"percent":45}`, "45%", "[3/10]"}
-	wants := map[ProgressMode][]bool{
-		ProgressAuto:     {true, true, true, true, true, true},
-		"":               {true, true, true, true, true, true},
-		ProgressExplicit: {true, true, true, true, false, false},
-		ProgressOff:      {false, false, false, false, false, false},
+	wants := map[Mode][]bool{
+		Auto:     {true, true, true, true, true, true},
+		"":       {true, true, true, true, true, true},
+		Explicit: {true, true, true, true, false, false},
+		Off:      {false, false, false, false, false, false},
 	}
 	for mode, want := range wants {
-		p := &ProgressParser{Mode: mode}
+		p := &Parser{Mode: mode}
 		for i, line := range lines {
 			if _, ok := p.Parse([]byte(line)); ok != want[i] {
 				t.Errorf("mode %q: Parse(%q) ok = %v, want %v", mode, line, ok, want[i])
@@ -253,11 +252,11 @@ func TestProgressMessageBounded(t *testing.T) {
 	for range 300 {
 		long += "é"
 	}
-	pr, ok := (&ProgressParser{}).Parse([]byte(long))
+	pr, ok := (&Parser{}).Parse([]byte(long))
 	if n := len([]rune(pr.Message)); !ok || n != maxProgressMessage {
 		t.Errorf("message of %d runes, want %d", n, maxProgressMessage)
 	}
-	pr, ok = (&ProgressParser{}).Parse([]byte("::progress 45 a\xffb"))
+	pr, ok = (&Parser{}).Parse([]byte("::progress 45 a\xffb"))
 	if !ok || pr.Message != "a\uFFFDb" {
 		t.Errorf("message %q, want invalid UTF-8 replaced", pr.Message)
 	}
@@ -275,7 +274,7 @@ func BenchmarkProgressParse(b *testing.B) {
 		{"pip", "\x1b[2K     \x1b[91m━━━━━━━━━━━━━━━━\x1b[0m\x1b[90m╺━━━━━━━━━━━━━━━━━━━━━━━\x1b[0m \x1b[32m0.8/2.0 MB\x1b[0m \x1b[31m685.6 kB/s\x1b[0m eta \x1b[36m0:00:02\x1b[0m"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			p, line := &ProgressParser{}, []byte(bc.line)
+			p, line := &Parser{}, []byte(bc.line)
 			for b.Loop() {
 				p.Parse(line)
 			}

@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"bytes"
@@ -26,18 +26,18 @@ func FuzzProgressParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	re := regexp.MustCompile(`(?P<percent>[\d.eE+-]+|NaN|Inf)|(?P<current>\S+)/(?P<total>\S+)(?P<message>.*)`)
-	sources := map[string]bool{ProgressSourceRegex: true, ProgressSourceExplicit: true, ProgressSourceOSC: true,
-		ProgressSourceVSO: true, ProgressSourceJSON: true, ProgressSourceAuto: true}
-	states := map[string]bool{ProgressStateNormal: true, ProgressStateIndeterminate: true,
-		ProgressStateError: true, ProgressStatePaused: true}
+	sources := map[string]bool{SourceRegex: true, SourceExplicit: true, SourceOSC: true,
+		SourceVSO: true, SourceJSON: true, SourceAuto: true}
+	states := map[string]bool{StateNormal: true, StateIndeterminate: true,
+		StateError: true, StatePaused: true}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		checkQuickScan(t, line)
 		// Fresh parsers, so that the result depends on line alone.
-		for _, p := range []*ProgressParser{{}, {Mode: ProgressExplicit, Regex: re}} {
+		for _, p := range []*Parser{{}, {Mode: Explicit, Regex: re}} {
 			for range 2 { // twice: the second sees the parser's state
 				pr, ok := p.Parse(line)
 				if !ok {
-					if pr != (Progress{}) {
+					if pr != (Report{}) {
 						t.Fatalf("Parse(%q) = %+v with ok false", line, pr)
 					}
 					continue
@@ -67,8 +67,8 @@ func FuzzProgressParse(f *testing.F) {
 // same parser state with the quick scan as with the full parse alone.
 func checkQuickScan(t *testing.T, input []byte) {
 	t.Helper()
-	for _, mode := range []ProgressMode{ProgressAuto, ProgressExplicit} {
-		quick, full := &ProgressParser{Mode: mode}, &ProgressParser{Mode: mode}
+	for _, mode := range []Mode{Auto, Explicit} {
+		quick, full := &Parser{Mode: mode}, &Parser{Mode: mode}
 		for _, line := range bytes.Split(input, []byte("\n")) {
 			p1, ok1 := quick.Parse(line)
 			p2, ok2 := full.parseFull(line, mode)

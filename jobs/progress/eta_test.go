@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"math"
@@ -7,16 +7,16 @@ import (
 )
 
 // feed adds percent values at the given offsets from progressT0.
-func feed(e *ProgressEstimate, points ...[2]float64) {
+func feed(e *Estimate, points ...[2]float64) {
 	for _, p := range points {
-		e.Add(Progress{Percent: p[1]}, progressT0.Add(time.Duration(p[0]*float64(time.Second))))
+		e.Add(Report{Percent: p[1]}, progressT0.Add(time.Duration(p[0]*float64(time.Second))))
 	}
 }
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
-func TestProgressEstimateSteady(t *testing.T) {
-	var e ProgressEstimate
+func TestEstimateSteady(t *testing.T) {
+	var e Estimate
 	if _, ok := e.ETA(); ok {
 		t.Fatal("ETA with no values")
 	}
@@ -34,8 +34,8 @@ func TestProgressEstimateSteady(t *testing.T) {
 	}
 }
 
-func TestProgressEstimateFollowsSpeedChange(t *testing.T) {
-	var e ProgressEstimate
+func TestEstimateFollowsSpeedChange(t *testing.T) {
+	var e Estimate
 	for i := 0; i <= 60; i++ { // 0.5%/s for a minute
 		feed(&e, [2]float64{float64(i), float64(i) / 2})
 	}
@@ -47,8 +47,8 @@ func TestProgressEstimateFollowsSpeedChange(t *testing.T) {
 	}
 }
 
-func TestProgressEstimateResets(t *testing.T) {
-	var e ProgressEstimate
+func TestEstimateResets(t *testing.T) {
+	var e Estimate
 	feed(&e, [2]float64{0, 0}, [2]float64{10, 50}) // 5%/s
 	if _, ok := e.ETA(); !ok {
 		t.Fatal("no ETA after 10s")
@@ -66,8 +66,8 @@ func TestProgressEstimateResets(t *testing.T) {
 	}
 }
 
-func TestProgressEstimateEdges(t *testing.T) {
-	var e ProgressEstimate
+func TestEstimateEdges(t *testing.T) {
+	var e Estimate
 	// Several values with the same time: no division by zero.
 	feed(&e, [2]float64{0, 0}, [2]float64{0, 1}, [2]float64{0, 2}, [2]float64{2, 4})
 	if math.IsNaN(e.Rate) || math.IsInf(e.Rate, 0) || !near(e.Rate, 2, 1e-9) {
@@ -75,7 +75,7 @@ func TestProgressEstimateEdges(t *testing.T) {
 	}
 	// Indeterminate values carry the last percent and no rate.
 	rate := e.Rate
-	e.Add(Progress{Percent: 4, State: ProgressStateIndeterminate}, progressT0.Add(60*time.Second))
+	e.Add(Report{Percent: 4, State: StateIndeterminate}, progressT0.Add(60*time.Second))
 	if e.Rate != rate || e.LastPercent != 4 {
 		t.Errorf("indeterminate: rate %v last %v, want %v 4", e.Rate, e.LastPercent, rate)
 	}
@@ -85,7 +85,7 @@ func TestProgressEstimateEdges(t *testing.T) {
 		t.Error("ETA at 100%")
 	}
 	// No progress at all: no ETA.
-	var flat ProgressEstimate
+	var flat Estimate
 	feed(&flat, [2]float64{0, 10}, [2]float64{100, 10})
 	if _, ok := flat.ETA(); ok {
 		t.Error("ETA with a zero rate")

@@ -1,4 +1,4 @@
-package jobs
+package progress
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ var oscPrefix = []byte("\x1b]9;4;")
 // missing or 0 (as Windows Terminal reads them), carry last, the parser's
 // previous percent, so that a dashboard's bar does not drop to 0. The
 // message is the rest of the line's text, as for the heuristics.
-func parseOSC(raw []byte, text string, last float64) (Progress, bool) {
+func parseOSC(raw []byte, text string, last float64) (Report, bool) {
 	found, state, pct, hasPct := false, 0, 0.0, false
 	for rest := raw; ; {
 		i := bytes.Index(rest, oscPrefix)
@@ -41,22 +41,22 @@ func parseOSC(raw []byte, text string, last float64) (Progress, bool) {
 		rest = rest[n:]
 	}
 	if !found || state == 0 {
-		return Progress{}, false
+		return Report{}, false
 	}
-	pr := Progress{Source: ProgressSourceOSC, Percent: min(pct, 100), Message: autoMessage(text)}
+	pr := Report{Source: SourceOSC, Percent: min(pct, 100), Message: autoMessage(text)}
 	switch state {
 	case 1:
-		pr.State = ProgressStateNormal
+		pr.State = StateNormal
 	case 2, 4:
-		pr.State = ProgressStateError
+		pr.State = StateError
 		if state == 4 {
-			pr.State = ProgressStatePaused
+			pr.State = StatePaused
 		}
 		if !hasPct || pct == 0 {
 			pr.Percent = last
 		}
 	case 3:
-		pr.State, pr.Percent = ProgressStateIndeterminate, last
+		pr.State, pr.Percent = StateIndeterminate, last
 	}
 	return pr, true
 }
@@ -93,21 +93,21 @@ const vsoCommand = "##vso[task.setprogress"
 // "##vso[task.setprogress value=75;]Upload Log" anywhere in the line (the
 // command name is case-insensitive, as the agent reads it). value is
 // 0..100; the text after "]" is the message.
-func parseVSO(text string) (Progress, bool) {
+func parseVSO(text string) (Report, bool) {
 	if !strings.Contains(text, "##") {
-		return Progress{}, false
+		return Report{}, false
 	}
 	i := strings.Index(asciiLower(text), vsoCommand)
 	if i < 0 {
-		return Progress{}, false
+		return Report{}, false
 	}
 	rest := text[i+len(vsoCommand):]
 	if rest == "" || (rest[0] != ' ' && rest[0] != ']') {
-		return Progress{}, false
+		return Report{}, false
 	}
 	props, msg, ok := strings.Cut(rest, "]")
 	if !ok {
-		return Progress{}, false
+		return Report{}, false
 	}
 	for _, kv := range strings.Split(props, ";") {
 		k, v, _ := strings.Cut(kv, "=")
@@ -116,11 +116,11 @@ func parseVSO(text string) (Progress, bool) {
 		}
 		val, ok := parseDecimal(strings.TrimSpace(v))
 		if !ok || !validPercent(val) {
-			return Progress{}, false
+			return Report{}, false
 		}
-		return Progress{Source: ProgressSourceVSO, Percent: val, Message: cleanMessage(msg)}, true
+		return Report{Source: SourceVSO, Percent: val, Message: cleanMessage(msg)}, true
 	}
-	return Progress{}, false
+	return Report{}, false
 }
 
 // asciiLower lowercases ASCII letters only, so byte offsets stay valid.
@@ -150,23 +150,23 @@ type jsonProgress struct {
 // (0..100) or "progress" (always a fraction 0..1; percent wins when both
 // are present), and takes "message" (or slog's "msg") and a valid
 // "current"/"total" along.
-func parseJSON(text string) (Progress, bool) {
+func parseJSON(text string) (Report, bool) {
 	s := strings.TrimSpace(text)
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' ||
 		(!strings.Contains(s, `"progress"`) && !strings.Contains(s, `"percent"`)) {
-		return Progress{}, false
+		return Report{}, false
 	}
 	var v jsonProgress
 	if json.Unmarshal([]byte(s), &v) != nil {
-		return Progress{}, false
+		return Report{}, false
 	}
-	pr := Progress{Source: ProgressSourceJSON}
+	pr := Report{Source: SourceJSON}
 	if pct, ok := jsonNumber(v.Percent); ok && validPercent(pct) {
 		pr.Percent = pct
 	} else if f, ok := jsonNumber(v.Progress); ok && f >= 0 && f <= 1 {
 		pr.Percent = f * 100
 	} else {
-		return Progress{}, false
+		return Report{}, false
 	}
 	var msg string
 	if json.Unmarshal(v.Message, &msg) != nil || msg == "" {
