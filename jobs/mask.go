@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Masking keeps secrets out of what jobrun stores, streams and echoes: the
@@ -408,32 +407,4 @@ func maskJob(j *Job, secrets []string) {
 		cmd[i] = l.replace(a)
 	}
 	j.Command = cmd
-}
-
-// setupMasks gives each stream its masker, sharing one set of secrets.
-func (run *Run) setupMasks(secrets, short []string) {
-	if len(short) > 0 {
-		run.say("%d value(s) to mask are shorter than %d bytes and are not masked", len(short), MinMaskLen)
-	}
-	set := newMaskSet(secrets)
-	for i := range run.masks {
-		m := newMasker(set)
-		m.onShort = func() {
-			run.say("an ::add-mask:: value shorter than %d bytes is not masked (it is hidden on its own line only)", MinMaskLen)
-		}
-		m.onLong = func() {
-			run.say("an ::add-mask:: line longer than %d bytes is hidden, but its value is not masked", maxAddMaskLine)
-		}
-		run.masks[i] = m
-	}
-}
-
-// pass hands the masked segments of one read to the echo and the recorder.
-func (run *Run) pass(stream int, segs [][]byte, t time.Time) {
-	for _, p := range segs {
-		if run.echo != nil {
-			run.echo.push(stream, p[:len(p):len(p)])
-		}
-		run.rec.in <- chunk{stream: stream, data: p, time: t}
-	}
 }

@@ -137,15 +137,6 @@ func (run *Run) RestoreTerminal() {
 	})
 }
 
-// guard restores the terminal if the calling goroutine panics, then
-// panics on: a crashing jobrun must not leave the user's terminal raw.
-func (run *Run) guard() {
-	if p := recover(); p != nil {
-		run.RestoreTerminal()
-		panic(p)
-	}
-}
-
 // Resize sets the window size of a PTY job's terminal; the child gets
 // SIGWINCH. It is an error wrapping ErrInvalid for a job without one, and
 // does nothing once the job's output is read to the end.

@@ -119,6 +119,7 @@ type Result struct {
 //     ends when the child has exited.
 type Run struct {
 	r    *Runner
+	log  *slog.Logger // r.Logger, or a discarding one
 	job  Job
 	cmd  *exec.Cmd
 	rec  *recorder
@@ -179,35 +180,71 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start job: %w", err)
 	}
-	// reads are jobrun's ends, indexed by stream; writes the child's.
-	var reads, writes []*os.File
-	var tty *ptyIO
-	if r.PTY {
-		if tty, err = openPTY(r.Cols, r.Rows); err != nil {
-			return nil, fmt.Errorf("start job: %w", err)
-		}
-		reads, writes = []*os.File{tty.master}, []*os.File{tty.tty}
-	} else {
-		outR, outW, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("start job: %w", err)
-		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			outR.Close()
-			outW.Close()
-			return nil, fmt.Errorf("start job: %w", err)
-		}
-		reads, writes = []*os.File{outR, errR}, []*os.File{outW, errW}
+	out, err := r.openOutput()
+	if err != nil {
+		return nil, fmt.Errorf("start job: %w", err)
 	}
-	closeAll := func() {
-		for _, f := range append(reads, writes...) {
-			f.Close()
-		}
+	job, secrets, short := r.newJob(s, cwd)
+	if err := r.Store.CreateJob(ctx, &job); err != nil {
+		out.close()
+		return nil, fmt.Errorf("start job: create job: %w", err)
 	}
+	run := r.newRun(ctx, job, out.tty, parsers, secrets, short)
+	cmd, input := run.command(s, out)
+	if err := run.startChild(cmd, input, out); err != nil {
+		return run.failedStart(s, err, out), nil
+	}
+	run.pgid = cmd.Process.Pid
+	run.log.Debug("job started", "job", job.ID, "pid", run.pgid)
+	run.readers.Add(len(out.reads))
+	for i, f := range out.reads {
+		go run.read(i, f)
+	}
+	go run.supervise(out.reads)
+	run.stopCtx = context.AfterFunc(ctx, run.Cancel)
+	return run, nil
+}
 
+// output is a job's output channels: pipes (stdout, stderr) or a PTY.
+// reads are jobrun's ends, indexed by stream; writes the child's.
+type output struct {
+	reads, writes []*os.File
+	tty           *ptyIO // nil for pipes
+}
+
+func (o output) close() {
+	for _, f := range append(o.reads, o.writes...) {
+		f.Close()
+	}
+}
+
+// openOutput makes the job's pipes, or its PTY.
+func (r *Runner) openOutput() (output, error) {
+	if r.PTY {
+		tty, err := openPTY(r.Cols, r.Rows)
+		if err != nil {
+			return output{}, err
+		}
+		return output{reads: []*os.File{tty.master}, writes: []*os.File{tty.tty}, tty: tty}, nil
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return output{}, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return output{}, err
+	}
+	return output{reads: []*os.File{outR, errR}, writes: []*os.File{outW, errW}}, nil
+}
+
+// newJob is the job to create, its name and command masked, and the
+// values to mask (those too short to mask apart).
+func (r *Runner) newJob(s Spec, cwd string) (job Job, secrets, short []string) {
 	now := time.Now()
-	job := Job{UID: s.UID, Name: s.Name, Command: s.Command, Cwd: cwd, Status: StatusRunning,
+	job = Job{UID: s.UID, Name: s.Name, Command: s.Command, Cwd: cwd, Status: StatusRunning,
 		CreatedAt: now, StartedAt: &now}
 	if job.UID == "" {
 		job.UID = NewUID()
@@ -215,18 +252,19 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 	if job.Name == "" {
 		job.Name = strings.Join(s.Command, " ")
 	}
-	secrets, short := maskValues(r.Mask)
+	secrets, short = maskValues(r.Mask)
 	maskJob(&job, secrets)
-	if err := r.Store.CreateJob(ctx, &job); err != nil {
-		closeAll()
-		return nil, fmt.Errorf("start job: create job: %w", err)
-	}
+	return job, secrets, short
+}
 
+// newRun sets up the pipeline of a created job (pipeline.go): maskers,
+// the recorder and its goroutine, the echo.
+func (r *Runner) newRun(ctx context.Context, job Job, tty *ptyIO, parsers [2]*progress.Parser, secrets, short []string) *Run {
 	log := r.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	run := &Run{r: r, job: job, fg: -1, supervised: make(chan struct{}), childGone: make(chan struct{}), pty: tty}
+	run := &Run{r: r, job: job, log: log, fg: -1, supervised: make(chan struct{}), childGone: make(chan struct{}), pty: tty}
 	run.setupMasks(secrets, short)
 	run.rec = newRecorder(r.Store, r.Publisher, log, run.say, job.ID, context.WithoutCancel(ctx),
 		orDefault(r.FlushAfter, DefaultFlushAfter), orDefault(r.StoreRetry, DefaultStoreRetry))
@@ -244,22 +282,27 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 			run.say("echo of the output stopped: %v", err)
 		}, run.guard)
 	}
+	return run
+}
 
+// command is the child's command, with its environment, output and input;
+// input is the terminal input a PTY job reads, if any.
+func (run *Run) command(s Spec, out output) (cmd *exec.Cmd, input *os.File) {
+	r := run.r
 	env := s.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	var input *os.File // what a PTY job's terminal input comes from
-	cmd := exec.Command(s.Command[0], s.Command[1:]...)
+	cmd = exec.Command(s.Command[0], s.Command[1:]...)
 	cmd.Dir = s.Dir
-	cmd.Env = childEnv(env, job.ID, job.UID)
-	if tty != nil {
+	cmd.Env = childEnv(env, run.job.ID, run.job.UID)
+	if out.tty != nil {
 		cmd.Env = ptyEnv(cmd.Env)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.tty, tty.tty, tty.tty
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = out.tty.tty, out.tty.tty, out.tty.tty
 		cmd.SysProcAttr = ptyProcAttr()
 		if input = ptyInput(r.Stdin); input != nil {
 			if err := run.makeRaw(input); err != nil {
-				log.Warn("terminal input stays in its mode", "job", job.ID, "err", err)
+				run.log.Warn("terminal input stays in its mode", "job", run.job.ID, "err", err)
 			}
 			run.ttyInput = run.termState != nil
 		}
@@ -267,16 +310,21 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 		if r.Stdin != nil {
 			cmd.Stdin = r.Stdin
 		}
-		cmd.Stdout, cmd.Stderr = writes[stdoutIndex], writes[stderrIndex]
+		cmd.Stdout, cmd.Stderr = out.writes[stdoutIndex], out.writes[stderrIndex]
 		cmd.SysProcAttr, run.fg = procAttr(r.Stdin)
 	}
 	run.cmd = cmd
+	return cmd, input
+}
 
-	err = startOnLockedThread(cmd, run.childGone)
-	for _, f := range writes {
-		f.Close() // the child has its own copies; EOF comes when it and its children are done
+// startChild starts cmd (and a PTY job's input copier), then closes the
+// child's ends of the output: EOF comes when it and its children are done.
+func (run *Run) startChild(cmd *exec.Cmd, input *os.File, out output) error {
+	err := startOnLockedThread(cmd, run.childGone)
+	for _, f := range out.writes {
+		f.Close()
 	}
-	if err == nil && tty != nil {
+	if err == nil && out.tty != nil {
 		err = run.startInput(input)
 		if err != nil {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -284,33 +332,28 @@ func (r *Runner) Start(ctx context.Context, s Spec) (*Run, error) {
 			close(run.childGone) // releases the starting thread
 		}
 	}
-	if err != nil {
-		for _, f := range reads {
-			f.Close()
-		}
-		run.ptyClosed = true
-		run.RestoreTerminal()
-		if run.fg >= 0 {
-			reclaimForeground(run.fg)
-		}
-		code, msg := startFailure(err)
-		run.say("%s: %s", s.Command[0], msg)
-		log.Info("command did not start", "job", job.ID, "err", err)
-		run.result = Result{Status: StatusFailed, ExitCode: code}
-		run.sendExit(time.Now())
-		close(run.supervised)
-		run.stopCtx = func() bool { return true }
-		return run, nil
+	return err
+}
+
+// failedStart ends a job whose command did not start: it fails with the
+// exit code a shell gives (127 not found, 126 not executable).
+func (run *Run) failedStart(s Spec, err error, out output) *Run {
+	for _, f := range out.reads {
+		f.Close()
 	}
-	run.pgid = cmd.Process.Pid
-	log.Debug("job started", "job", job.ID, "pid", run.pgid)
-	run.readers.Add(len(reads))
-	for i, f := range reads {
-		go run.read(i, f)
+	run.ptyClosed = true
+	run.RestoreTerminal()
+	if run.fg >= 0 {
+		reclaimForeground(run.fg)
 	}
-	go run.supervise(reads)
-	run.stopCtx = context.AfterFunc(ctx, run.Cancel)
-	return run, nil
+	code, msg := startFailure(err)
+	run.say("%s: %s", s.Command[0], msg)
+	run.log.Info("command did not start", "job", run.job.ID, "err", err)
+	run.result = Result{Status: StatusFailed, ExitCode: code}
+	run.sendExit(time.Now())
+	close(run.supervised)
+	run.stopCtx = func() bool { return true }
+	return run
 }
 
 // Job returns the job as created, with its ID and LastSeq, the last seq
@@ -409,49 +452,6 @@ func (run *Run) say(format string, args ...any) {
 		eol = "\r\n" // a raw terminal does not return the carriage
 	}
 	fmt.Fprintf(run.r.ErrOut, "jobrun: "+format+eol, args...)
-}
-
-// read is a stream's reader goroutine: it hands every read to the echo
-// and the recorder until EOF, or, once the child has exited, until the
-// pipe stays quiet for DrainTimeout (grandchildren may hold it open). The
-// drain deadline is renewed before every read, so time spent waiting for
-// the recorder (a slow store) never cuts off output still in the pipe.
-func (run *Run) read(stream int, f *os.File) {
-	defer run.readers.Done()
-	defer run.guard()
-	drain := orDefault(run.r.DrainTimeout, DefaultDrainTimeout)
-	var buf []byte
-	var segs [][]byte
-	m := run.masks[stream]
-	for {
-		select {
-		case <-run.childGone:
-			f.SetReadDeadline(time.Now().Add(drain))
-		default:
-		}
-		if cap(buf)-len(buf) < minRead {
-			buf = make([]byte, 0, bufSize)
-		}
-		n, err := f.Read(buf[len(buf):min(cap(buf), len(buf)+readSize)])
-		if n > 0 {
-			now := time.Now()
-			data := buf[len(buf) : len(buf)+n : cap(buf)] // capacity lets the splitter extend a line in place
-			buf = buf[:len(buf)+n]
-			segs = m.write(data, segs[:0])
-			run.pass(stream, segs, now)
-		}
-		if err != nil {
-			// A terminal's master side reads EIO once every process has
-			// closed the terminal (Linux): its end of file.
-			eof := errors.Is(err, io.EOF) || run.pty != nil && errors.Is(err, syscall.EIO)
-			if !eof && !errors.Is(err, os.ErrDeadlineExceeded) {
-				run.rec.log.Warn("reading output failed", "job", run.job.ID, "stream", stream, "err", err)
-			}
-			break
-		}
-	}
-	run.pass(stream, m.close(segs[:0]), time.Now())
-	run.rec.in <- chunk{stream: stream, eof: true, time: time.Now()}
 }
 
 // supervise waits for the child, reaps it, drains the pipes for at most

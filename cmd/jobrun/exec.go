@@ -17,7 +17,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/access"
@@ -59,43 +58,14 @@ func execCommand(io stdio) *cli.Command {
 	}
 }
 
+// runExec runs a job: here, storing and serving it (standalone), or here
+// while reporting it to a jobrun serve (agent mode, exec_agent.go).
 func runExec(c *cli.Context, io stdio) error {
-	argv := c.Args().Slice()
-	if len(argv) == 0 {
-		return errors.New("exec: no command given; usage: jobrun exec [flags] -- CMD [ARGS...]")
-	}
-	var stdin *os.File
-	switch c.String("stdin") {
-	case "inherit":
-		stdin = io.in
-	case "null":
-	default:
-		return fmt.Errorf("exec: --stdin must be inherit or null, not %q", c.String("stdin"))
-	}
-	mode, err := progress.ParseMode(c.String("progress"))
-	if err == nil {
-		_, err = progress.NewParser(mode, c.String("progress-regex"))
-	}
-	if err != nil {
-		// progress's errors carry no sentinel; the message still names
-		// the kind, as every invalid setting's does.
-		return fmt.Errorf("exec: --progress/--progress-regex: %v: %w", err, jobs.ErrInvalid)
-	}
-	pty, err := ptyFlags(c, io, stdin)
+	x, err := parseExecJob(c, io)
 	if err != nil {
 		return err
 	}
-	// A soft memory limit keeps exec well under 64 MB whatever the output
-	// size; under it, a GOGC of 400 lets the heap grow before collecting,
-	// since replay allocates in large pages over a small live heap (replay
-	// of 1M lines: about a third faster, peak RSS +5 MB; docs/benchmarks.md).
-	// GOMEMLIMIT and GOGC override them.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(32 << 20)
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
+	tuneMemory()
 	// A closed stdout (jobrun exec ... | head) must give EPIPE, not kill
 	// jobrun. Notify rather than Ignore: an ignored signal would be
 	// inherited by the child.
@@ -103,16 +73,37 @@ func runExec(c *cli.Context, io stdio) error {
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
 
-	// With a server, the job runs here and is reported there (agent.go).
-	mask := maskValues(c, io)
 	server, hc, err := execServer(c)
 	if err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
 	if server != "" {
-		return runExecAgent(c, io, server, execJob{argv: argv, stdin: stdin, progress: mode, pty: pty, mask: mask, http: hc})
+		x.http = hc
+		return runExecAgent(c, io, server, x)
 	}
+	return runStandalone(c, io, x)
+}
 
+// tuneMemory sets exec's soft memory limit and GC target, unless
+// GOMEMLIMIT or GOGC say otherwise. A soft limit keeps exec well under
+// 64 MB whatever the output size; under it, a GOGC of 400 lets the heap
+// grow before collecting, since replay allocates in large pages over a
+// small live heap (replay of 1M lines: about a third faster, peak RSS
+// +5 MB; docs/benchmarks.md).
+func tuneMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(32 << 20)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+}
+
+// runStandalone stores the job in the local database and serves its page
+// and API on loopback while it runs. Shutdown follows the data: the
+// runner has committed the exit event; the viewers that still need this
+// process get it; then the connections close, and the store.
+func runStandalone(c *cli.Context, io stdio, x execJob) error {
 	heartbeat, err := heartbeatFromEnv()
 	if err != nil {
 		return usageError("exec: %v", err)
@@ -122,13 +113,11 @@ func runExec(c *cli.Context, io stdio) error {
 		return err
 	}
 	defer ln.Close()
-
 	db, err := openDB(c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-
 	// Storage failures reach the user as one clear message from the
 	// runner, not as log lines: errors only, unless --log-level asks.
 	logger, err := newLogger(c, io.err, slog.LevelError)
@@ -138,41 +127,32 @@ func runExec(c *cli.Context, io stdio) error {
 	hub := stream.NewHub(db, stream.HubOptions{})
 	defer hub.Close()
 
-	runner := &jobs.Runner{
-		Store:     db,
-		Publisher: hub,
-		Logger:    logger,
-		KillAfter: c.Duration("kill-after"),
-		Stdin:     stdin,
-		ErrOut:    io.err,
-
-		Progress:      mode,
-		ProgressRegex: c.String("progress-regex"),
-		PTY:           pty.on,
-		Cols:          pty.cols,
-		Rows:          pty.rows,
-		Mask:          mask,
-	}
-	if !c.Bool("quiet") {
-		runner.Stdout, runner.Stderr = io.out, io.err
-	}
-
-	// Signals to jobrun go to the job's process group from the moment it
-	// exists.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-
-	cwd, _ := os.Getwd()
-	r, err := runner.Start(c.Context, jobs.Spec{Name: c.String("name"), Command: argv, Dir: cwd})
+	fg, err := x.startForeground(c, x.runner(c, io, db, hub, logger), x.spec(""))
 	if err != nil {
-		return fmt.Errorf("exec: %v", err)
+		return err
 	}
-	defer r.RestoreTerminal() // done when the job ends; this covers panics here
-	job := r.Job()
-	winch := pty.followResize(r)
-	defer signal.Stop(winch)
+	defer fg.stop()
+	job := fg.run.Job()
+	page := startPage(ln, db, hub, fg.run, heartbeat, logger)
+	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d%s", job.ID, ln.Addr(), job.ID, x.pty.eol)
 
+	res := fg.wait(nil, nil)
+	page.linger(job.ID, fg.run.Job().LastSeq, c.Duration("linger"), fg.sigs)
+	page.shutdown()
+	return exitWith(res.ExitCode)
+}
+
+// page is exec's embedded server: the job's page and API on loopback.
+type page struct {
+	api    *api.Server
+	http   *http.Server
+	served chan error
+	logger *slog.Logger
+}
+
+// startPage serves the job's page and API on ln.
+func startPage(ln net.Listener, db *store.DB, hub *stream.Hub, r *jobs.Run, heartbeat time.Duration, logger *slog.Logger) *page {
+	id := r.Job().ID
 	srv := &api.Server{
 		Hub:       hub,
 		Store:     storeAdapter{db},
@@ -180,60 +160,51 @@ func runExec(c *cli.Context, io stdio) error {
 		Logger:    logger,
 		Heartbeat: heartbeat,
 		// The page's Cancel button: this process runs exactly one job.
-		Cancel: func(ctx context.Context, id jobs.ID) error {
-			if id != job.ID {
-				return fmt.Errorf("job %d is not run by this jobrun process: %w", id, jobs.ErrConflict)
+		Cancel: func(ctx context.Context, jid jobs.ID) error {
+			if jid != id {
+				return fmt.Errorf("job %d is not run by this jobrun process: %w", jid, jobs.ErrConflict)
 			}
 			r.Cancel()
 			return nil
 		},
 	}
-	httpSrv := &http.Server{
-		Handler:           access.RestrictHost(routes(srv)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	p := &page{
+		api: srv,
+		http: &http.Server{
+			Handler:           access.RestrictHost(routes(srv)),
+			ReadHeaderTimeout: 10 * time.Second,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+		served: make(chan error, 1),
+		logger: logger,
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
-	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d%s", job.ID, ln.Addr(), job.ID, pty.eol)
+	go func() { p.served <- p.http.Serve(ln) }()
+	return p
+}
 
-	done := make(chan jobs.Result, 1)
-	go func() { done <- r.Wait() }()
-	var res jobs.Result
-wait:
-	for {
-		select {
-		case sig := <-sigs:
-			r.Signal(sig)
-		case <-winch:
-			pty.resize(r)
-		case res = <-done:
-			break wait
-		}
-	}
-
-	// Shutdown follows the data: the runner has finished and committed the
-	// exit event; let connected viewers receive it, linger for viewers that
-	// are reconnecting right now, then close the connections and the store.
-	if last := r.Job().LastSeq; last > 0 {
+// linger lets connected viewers receive the job's last event, and waits
+// for viewers that are reconnecting right now, or less if jobrun is asked
+// to stop.
+func (p *page) linger(id jobs.ID, last jobs.Seq, d time.Duration, sigs <-chan os.Signal) {
+	if last > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = hub.WaitDelivered(ctx, job.ID, last)
+		_ = p.api.Hub.WaitDelivered(ctx, id, last)
 		cancel()
 	}
-	lingerServe(c.Duration("linger"), sigs)
-	// Streams first: Shutdown leaves WebSockets alone and would wait for
-	// event streams until its deadline.
-	srv.Close()
+	lingerServe(d, sigs)
+}
+
+// shutdown closes the streams first (Shutdown leaves WebSockets alone and
+// would wait for event streams until its deadline), then the server.
+func (p *page) shutdown() {
+	p.api.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = httpSrv.Shutdown(ctx)
+	_ = p.http.Shutdown(ctx)
 	cancel()
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Warn("http server", "err", err)
+	if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		p.logger.Warn("http server", "err", err)
 	}
-	if res.ExitCode != 0 {
-		return exitWith(res.ExitCode)
-	}
-	return nil
 }
 
 // lingerServe waits d, or less if jobrun is asked to stop.

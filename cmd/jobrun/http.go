@@ -12,6 +12,9 @@ import (
 	"github.com/jobrun/jobrun/ui"
 )
 
+// maxHeaderBytes bounds a request's headers, for serve and exec alike.
+const maxHeaderBytes = 64 << 10
+
 // front is the HTTP side of a jobrun process: the API, the streams and the
 // pages on one listener.
 type front struct {
@@ -41,7 +44,7 @@ func startFront(ln net.Listener, apiSrv *api.Server, more map[string]http.Handle
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
-			MaxHeaderBytes:    64 << 10,
+			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 		served: make(chan error, 1),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,10 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/ingest"
 )
 
 func pushCommand(io stdio) *cli.Command {
@@ -100,101 +96,4 @@ func runPush(c *cli.Context, io stdio) error {
 		return exitWith(1)
 	}
 	return nil
-}
-
-// What became of one spool.
-type spoolOutcome int
-
-const (
-	spoolPending   spoolOutcome = iota // not (wholly) delivered; kept
-	spoolDelivered                     // acknowledged and removed
-	spoolBusy                          // held by another process (its exec, or another push)
-	spoolRefused                       // the server refuses the job for good; shelved
-)
-
-type spoolResult struct {
-	outcome spoolOutcome
-	id      jobs.ID // the server's id of the job, once known
-	path    string  // where the spool is now
-}
-
-// deliverSpool delivers the pending spool of job uid in dir to server,
-// waiting at most timeout (0: until ctx ends), and removes it once the
-// server has acknowledged all of it. Opening a spool whose exec died ends
-// its job as lost first (store.Open's RecoverLost), so the server learns
-// how it ended.
-func deliverSpool(ctx context.Context, server string, hc *http.Client, dir string, uid jobs.UID, timeout time.Duration, logger *slog.Logger) (spoolResult, error) {
-	sp, err := store.OpenSpool(ctx, dir, uid, store.Options{})
-	switch {
-	case errors.Is(err, store.ErrSpoolBusy):
-		return spoolResult{outcome: spoolBusy}, err
-	case errors.Is(err, fs.ErrNotExist):
-		return spoolResult{outcome: spoolDelivered}, nil // delivered by someone else meanwhile
-	case err != nil:
-		return spoolResult{path: dir}, err
-	}
-	defer sp.Close()
-	res := spoolResult{path: sp.Path()}
-	list, err := sp.Jobs(ctx, store.JobsQuery{Limit: 2})
-	if err != nil {
-		return res, err
-	}
-	if len(list) == 0 { // its exec died before the job was made
-		res.outcome = spoolDelivered
-		return res, sp.Remove()
-	}
-	j := list[len(list)-1]
-	if !j.Status.Final() {
-		// Its runner lives (it holds the runner lock but not the spool:
-		// cannot happen with jobrun exec, which holds both).
-		return spoolResult{outcome: spoolBusy}, fmt.Errorf("job %s is still running", uid)
-	}
-	ag := ingest.NewAgent(sp.DB, ingest.AgentOptions{URL: server, HTTP: hc, Logger: logger})
-	ag.Start(j)
-	wctx := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	werr := ag.Wait(wctx, j.LastSeq)
-	_, res.id = ag.Acked()
-	ag.Close()
-	var ce *stream.CloseError
-	switch {
-	case werr == nil:
-		res.outcome = spoolDelivered
-		return res, sp.Remove()
-	case errors.As(werr, &ce): // refused for good; an HTTP refusal (a token) may be fixed
-		res.outcome = spoolRefused
-		if to, err := sp.Shelve(); err == nil {
-			res.path = to
-		}
-	}
-	return res, werr
-}
-
-// pushPending delivers, one by one, the pending spools of server in dir
-// other than except's, until they are done or ctx ends. exec runs it in
-// the background; what it cannot deliver stays for later.
-func pushPending(ctx context.Context, server string, hc *http.Client, dir string, except jobs.UID, logger *slog.Logger) {
-	uids, err := store.Spools(dir)
-	if err != nil {
-		logger.Debug("list pending spools", "err", err)
-		return
-	}
-	for _, uid := range uids {
-		if uid == except || ctx.Err() != nil {
-			continue
-		}
-		res, err := deliverSpool(ctx, server, hc, dir, uid, 0, logger)
-		switch res.outcome {
-		case spoolDelivered:
-			logger.Info("delivered a pending job", "uid", uid, "server", server, "id", res.id)
-		case spoolRefused:
-			logger.Warn("the server refused a pending job; its spool is set aside", "uid", uid, "path", res.path, "err", err)
-		default:
-			logger.Debug("pending job not delivered", "uid", uid, "err", err)
-		}
-	}
 }

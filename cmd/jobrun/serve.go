@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,134 +34,157 @@ func serveCommand(io stdio) *cli.Command {
 	}
 }
 
+// runServe serves every job of the database: it checks its flags, opens
+// the store, starts the front (API, ingest, pages behind the gate) and the
+// store's housekeeping, and on SIGINT/SIGTERM shuts down in the order of
+// the data (serveShutdown).
 func runServe(c *cli.Context, io stdio) error {
-	if c.NArg() > 0 {
-		return usageError("serve: unexpected argument %q", c.Args().First())
-	}
-	addr := c.String("addr")
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usageError("serve: --addr %q: %v", addr, err)
-	}
-	loopback := isLoopbackHost(host)
-	sec, err := securityConfig(c, addr, loopback)
+	cfg, err := serveFlags(c, io)
 	if err != nil {
 		return err
-	}
-	heartbeat, err := heartbeatFromEnv()
-	if err != nil {
-		return usageError("serve: %v", err)
-	}
-	if err := checkAgentFlags(c, heartbeat); err != nil {
-		return err
-	}
-	logger, err := newLogger(c, io.err, slog.LevelInfo)
-	if err != nil {
-		return err
-	}
-	if r := c.Duration("retain"); r < 0 || (r > 0 && r < time.Second) {
-		return usageError("serve: --retain %s: want 0 (keep everything) or at least 1s", r)
 	}
 	metrics := newServerMetrics()
-
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("serve: cannot listen on %s: %v", addr, err)
+		return fmt.Errorf("serve: cannot listen on %s: %w", cfg.addr, err)
 	}
 	defer ln.Close()
-	ln = sec.listener(ln)
-	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: logger,
+	ln = cfg.sec.listener(ln)
+	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger,
 		OnCommit: metrics.observeCommit})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	// The secret next to the database signs sessions and share links.
-	if sec.auth.Secret, err = loadSecret(secretPath(db.Path()), func(w string) { logger.Warn(w) }); err != nil {
+	if cfg.sec.auth.Secret, err = loadSecret(secretPath(db.Path()), func(w string) { cfg.logger.Warn(w) }); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	metrics.watchStore(db, logger)
-	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})
+	metrics.watchStore(db, cfg.logger)
+	hub := stream.NewHub(db, stream.HubOptions{Logger: cfg.logger})
 	defer hub.Close()
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	apiSrv, ingestSrv := serveHandlers(c, cfg, db, hub, metrics)
+	f := startFront(ln, apiSrv, map[string]http.Handler{
+		"/api/ingest": ingestSrv,
+		"/healthz":    api.Health(db.Ping),
+		"/metrics":    metrics.handler(cfg.logger),
+	}, func(h http.Handler) http.Handler { return cfg.sec.gate(h, cfg.loopback, cfg.logger) }, cfg.logger)
+	cfg.logger.Info("jobrun serve: listening", "url", cfg.sec.url(ln), "db", db.Path(),
+		"auth", cfg.sec.auth.Enabled(), "tls", cfg.sec.tls != nil)
+	stopHousekeeping := startHousekeeping(c, db, hub, cfg.logger)
+
+	select {
+	case sig := <-sigs:
+		cfg.logger.Info("jobrun serve: shutting down", "signal", sig.String())
+	case err := <-f.served:
+		f.served <- err
+		cfg.logger.Error("jobrun serve: http server stopped", "err", err)
+	}
+	stopHousekeeping()
+	ingestSrv.Close() // 1001: agents reconnect to the restarted server and resend
+	f.shutdown(5 * time.Second)
+	return nil
+}
+
+// serveConfig is serve's flags, checked.
+type serveConfig struct {
+	addr      string
+	loopback  bool
+	sec       *serveSecurity
+	heartbeat time.Duration
+	logger    *slog.Logger
+}
+
+// serveFlags checks serve's flags and arguments.
+func serveFlags(c *cli.Context, io stdio) (serveConfig, error) {
+	var cfg serveConfig
+	if c.NArg() > 0 {
+		return cfg, usageError("serve: unexpected argument %q", c.Args().First())
+	}
+	cfg.addr = c.String("addr")
+	host, _, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return cfg, usageError("serve: --addr %q: %v", cfg.addr, err)
+	}
+	cfg.loopback = isLoopbackHost(host)
+	if cfg.sec, err = securityConfig(c, cfg.addr, cfg.loopback); err != nil {
+		return cfg, err
+	}
+	if cfg.heartbeat, err = heartbeatFromEnv(); err != nil {
+		return cfg, usageError("serve: %v", err)
+	}
+	if err := checkAgentFlags(c, cfg.heartbeat); err != nil {
+		return cfg, err
+	}
+	if cfg.logger, err = newLogger(c, io.err, slog.LevelInfo); err != nil {
+		return cfg, err
+	}
+	if r := c.Duration("retain"); r < 0 || (r > 0 && r < time.Second) {
+		return cfg, usageError("serve: --retain %s: want 0 (keep everything) or at least 1s", r)
+	}
+	return cfg, nil
+}
+
+// serveHandlers builds the API and the ingest endpoint. Agents (exec
+// --server) report their jobs at /api/ingest; a cancel reaches them over
+// that connection.
+func serveHandlers(c *cli.Context, cfg serveConfig, db *store.DB, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
+	ingestSrv := &ingest.Server{Store: db, Hub: hub, Heartbeat: cfg.heartbeat,
+		AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger, Metrics: metrics}
 	apiSrv := &api.Server{
 		Hub:       hub,
 		Store:     storeAdapter{db},
 		Info:      api.Info{App: "jobrun", Role: "serve", Version: version()},
-		Logger:    logger,
-		Heartbeat: heartbeat,
+		Logger:    cfg.logger,
+		Heartbeat: cfg.heartbeat,
 		Remover:   removerAdapter{db},
 		Metrics:   metrics,
+		Cancel:    ingestSrv.Cancel,
 
-		Auth:           sec.auth,
-		PublicURL:      sec.publicURL,
-		OriginPatterns: sec.origins,
+		Auth:           cfg.sec.auth,
+		PublicURL:      cfg.sec.publicURL,
+		OriginPatterns: cfg.sec.origins,
 	}
-	// Agents (exec --server) report their jobs at /api/ingest; cancel
-	// reaches them over that connection.
-	ingestSrv := &ingest.Server{Store: db, Hub: hub, Heartbeat: heartbeat,
-		AgentTimeout: c.Duration("agent-timeout"), Logger: logger, Metrics: metrics}
-	apiSrv.Cancel = ingestSrv.Cancel
-	f := startFront(ln, apiSrv, map[string]http.Handler{
-		"/api/ingest": ingestSrv,
-		"/healthz":    api.Health(db.Ping),
-		"/metrics":    metrics.handler(logger),
-	}, func(h http.Handler) http.Handler { return sec.gate(h, loopback, logger) }, logger)
-	logger.Info("jobrun serve: listening", "url", sec.url(ln), "db", db.Path(),
-		"auth", sec.auth.Enabled(), "tls", sec.tls != nil)
+	return apiSrv, ingestSrv
+}
 
-	// Jobs run by local `jobrun exec` processes that died are noticed here
-	// too, so their viewers see them end.
+// startHousekeeping runs the store's periodic work until the returned
+// func is called (which waits for it): jobs of local `jobrun exec`
+// processes that died become lost, so their viewers see them end; agents
+// silent for --lost-after end their jobs as lost; --retain prunes.
+func startHousekeeping(c *cli.Context, db *store.DB, hub *stream.Hub, logger *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
-	expired := make(chan struct{})
-	go func() {
-		defer close(expired)
-		expireAgents(ctx, db, hub, c.Duration("lost-after"), logger)
-	}()
-	recovered := make(chan struct{})
-	go func() {
-		defer close(recovered)
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if n, err := db.RecoverLost(ctx); err != nil {
-					logger.Warn("recover lost jobs", "err", err)
-				} else if n > 0 {
-					hub.Poke()
-				}
+	var wg sync.WaitGroup
+	wg.Go(func() { expireAgents(ctx, db, hub, c.Duration("lost-after"), logger) })
+	wg.Go(func() { recoverLost(ctx, db, hub, logger) })
+	wg.Go(func() { retainJobs(ctx, db, hub, c.Duration("retain"), logger) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// recoverLost ends, every 5 s, the jobs whose runner died, until ctx ends.
+func recoverLost(ctx context.Context, db *store.DB, hub *stream.Hub, logger *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := db.RecoverLost(ctx); err != nil {
+				logger.Warn("recover lost jobs", "err", err)
+			} else if n > 0 {
+				hub.Poke()
 			}
 		}
-	}()
-
-	retained := make(chan struct{})
-	go func() {
-		defer close(retained)
-		retainJobs(ctx, db, hub, c.Duration("retain"), logger)
-	}()
-
-	select {
-	case sig := <-sigs:
-		logger.Info("jobrun serve: shutting down", "signal", sig.String())
-	case err := <-f.served:
-		f.served <- err
-		logger.Error("jobrun serve: http server stopped", "err", err)
 	}
-	cancel()
-	<-recovered
-	<-expired
-	<-retained
-	ingestSrv.Close() // 1001: agents reconnect to the restarted server and resend
-	f.shutdown(5 * time.Second)
-	return nil
 }
 
 // isLoopbackHost reports whether a listen host is a loopback address.
