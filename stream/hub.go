@@ -47,7 +47,7 @@ type HubOptions struct {
 	// other processes' writes. Default 100 ms; negative disables polling
 	// (then only Poke wakes them).
 	PollInterval time.Duration
-	// Logger receives poll errors. Default slog.Default().
+	// Logger receives poll errors. nil discards them.
 	Logger *slog.Logger
 }
 
@@ -68,7 +68,7 @@ func (o HubOptions) withDefaults() HubOptions {
 		o.PollInterval = 100 * time.Millisecond
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

@@ -59,7 +59,7 @@ type Gate struct {
 	MaxClientConns int
 	// MaxBodyBytes bounds a request body. Default 64 KiB.
 	MaxBodyBytes int64
-	// Logger receives refusals (never a token). Default slog.Default().
+	// Logger receives refusals (never a token). nil discards them.
 	Logger *slog.Logger
 
 	mu    sync.Mutex
@@ -86,6 +86,10 @@ type httpsKey struct{}
 
 // IsHTTPS reports whether the client reached the server over https: TLS
 // here, or a trusted proxy that says so (X-Forwarded-Proto).
+// discard is the logger of a nil Logger field: nothing here logs to a
+// global.
+var discard = slog.New(slog.DiscardHandler)
+
 func IsHTTPS(r *http.Request) bool {
 	if v, ok := r.Context().Value(httpsKey{}).(bool); ok {
 		return v
@@ -97,7 +101,7 @@ func (g *Gate) logger() *slog.Logger {
 	if g.Logger != nil {
 		return g.Logger
 	}
-	return slog.Default()
+	return discard
 }
 
 // ServeHTTP passes r through the gate.

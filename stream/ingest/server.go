@@ -54,8 +54,8 @@ type Server struct {
 	// ReadLimit is the largest message read; a larger one closes the
 	// connection with 1009. Default MaxMessage (16 MiB).
 	ReadLimit int64
-	// Logger receives connection events and internal errors. Default
-	// slog.Default().
+	// Logger receives connection events and internal errors. nil
+	// discards them.
 	Logger *slog.Logger
 	// Metrics counts the events stored; nil counts nothing.
 	Metrics Metrics
@@ -71,8 +71,12 @@ func (in *Server) logger() *slog.Logger {
 	if in.Logger != nil {
 		return in.Logger
 	}
-	return slog.Default()
+	return discard
 }
+
+// discard is the logger of a nil Logger field: nothing here logs to a
+// global.
+var discard = slog.New(slog.DiscardHandler)
 
 func (in *Server) heartbeat() time.Duration {
 	if in.Heartbeat > 0 {
