@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # An example job for jobrun: about 20 seconds of a pretend build, with
 # stdout and stderr, colours, a redrawn progress line and a failure-free end.
+# JOBRUN_EXAMPLE_STEPS (default 20, 0.8 s each) makes it shorter or longer:
+# the page tests run it with a few steps.
 set -euo pipefail
-steps=20
+steps=${JOBRUN_EXAMPLE_STEPS:-20}
+if ! [[ $steps =~ ^[1-9][0-9]*$ ]]; then
+  echo "JOBRUN_EXAMPLE_STEPS must be a positive whole number, not '${steps}'" >&2
+  exit 2
+fi
 echo "building example project (${steps} steps)"
 for i in $(seq 1 "$steps"); do
   printf '\033[1;34m[%d/%d]\033[0m compiling module_%02d.go\n' "$i" "$steps" "$i"

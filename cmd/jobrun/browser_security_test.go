@@ -14,8 +14,9 @@ import (
 )
 
 // TestPageLoginAndShareLink signs in on the login page of a serve with a
-// token, in real Chromium, and opens a share link in a browser that has no
-// session: the job's page works, read-only, and nothing else does.
+// token, in real Chromium, and signs out; and opens a share link in a
+// browser that has no session: the job's page works, read-only, and
+// nothing else does.
 func TestPageLoginAndShareLink(t *testing.T) {
 	agentEnv(t)
 	db := filepath.Join(t.TempDir(), "jobrun.db")
@@ -43,9 +44,20 @@ func TestPageLoginAndShareLink(t *testing.T) {
 	if c := eval[string](t, b, `document.cookie`); c != "" {
 		t.Errorf("scripts can read cookies %q: the session cookie must be HttpOnly", c)
 	}
+	b.waitFor(t, 10*time.Second, `document.getElementById('signout')?.hidden === false`, `document.body.innerText`)
 	// Signed in, the login page goes on by itself.
 	b.navigate(t, base+"/login?next=/")
 	b.waitFor(t, 10*time.Second, `location.pathname === '/' && document.querySelector('#jobs tr[data-id="1"]')`, `location.href`)
+	// Sign out: back on the login page, and the session is gone.
+	b.waitFor(t, 10*time.Second, `document.getElementById('signout')?.hidden === false`, `document.body.innerText`)
+	b.do(t, chromedp.Click(chromedp.CSS(`#signout button`)))
+	b.waitFor(t, 10*time.Second, `location.pathname === '/login' && document.getElementById('token') !== null`, `location.href`)
+	b.navigate(t, base+"/")
+	b.waitFor(t, 10*time.Second, `location.pathname === '/login'`, `location.href`)
+	time.Sleep(300 * time.Millisecond) // the login page's own check of the cookie must not go on
+	if p := eval[string](t, b, `location.pathname`); p != "/login" {
+		t.Errorf("after signing out, the login page went on to %s", p)
+	}
 
 	// A share link, in a browser without a session.
 	link, stderr, code := runJobrun(t, []string{"JOBRUN_SERVER=" + base, "JOBRUN_TOKEN=" + e2eToken}, "share", "--expires", "1h", "1")
@@ -60,6 +72,9 @@ func TestPageLoginAndShareLink(t *testing.T) {
 	v.waitFor(t, 10*time.Second, `document.getElementById('log')?.innerText.includes('shared line')`, `document.body.innerText`)
 	if !eval[bool](t, v, `document.getElementById('cancel').hidden`) {
 		t.Error("a share link's page offers Cancel")
+	}
+	if !eval[bool](t, v, `document.getElementById('signout').hidden`) {
+		t.Error("a share link's page offers Sign out (logout ends sessions, not share links)")
 	}
 	// The dashboard is not shared.
 	v.navigate(t, base+"/")

@@ -457,6 +457,17 @@ func TestPageMillionLines(t *testing.T) {
 	if n := eval[int](t, b, domNodes); n > 3000 {
 		t.Errorf("%d DOM elements at the end of a 1,000,000-line log, want fewer than 3000", n)
 	}
+	// A 7-digit line number fits its gutter: a digit's width or more from
+	// the text, and inside the log's left edge.
+	gutter := eval[[]float64](t, b, `(() => {
+		const r = `+rowWith(1000000)+`;
+		const box = (n) => { const g = document.createRange(); g.selectNodeContents(n); return g.getBoundingClientRect(); };
+		const ln = box(r.querySelector('.ln')), txt = box(r.querySelector('.txt'));
+		return [txt.left - ln.right, ln.left - document.getElementById('log').getBoundingClientRect().left, ln.width / 7];
+	})()`)
+	if gap, left, digit := gutter[0], gutter[1], gutter[2]; gap < digit || left < digit/4 {
+		t.Errorf("line 1000000: %.1f px between the number and the text, %.1f px from the log's edge; want at least a digit (%.1f px) and a quarter", gap, left, digit)
+	}
 	if total := eval[int](t, b, `Number(document.getElementById('log').dataset.total)`); total != 1000000 {
 		t.Errorf("virtual rows %d, want 1000000", total)
 	}

@@ -19,9 +19,14 @@ const CollapseWindow = 128
 // with a piece whose eol is "\r" and starts after the stream's previous
 // piece that ended in "\r", "\n" or "\r\n": the fragments (eol "") and the
 // "\r" piece that a terminal draws before returning to the start of the
-// line. A piece P of a frame is left out when the stream's next line event N
-// after the frame's "\r" piece exists in the history being collapsed, is on
-// the same line (always so, since "\r" leaves the line open) and
+// line. The frame's replacement is the stream's first line event N after
+// its "\r" piece whose text is not empty, provided that the events of the
+// stream in between are all empty pieces on the same line that do not end
+// it (eol "" or "\r"): an empty piece replaces nothing, so a frame followed
+// by an empty "\n" or "\r\n" piece (`100%\r`, then `\n`) is the last
+// frame of its line and stays. A piece P of a frame is left out when its
+// frame's replacement N exists in the history being collapsed, is on the
+// same line (always so, since "\r" leaves the line open) and
 // N.seq - P.seq <= CollapseWindow. N replaces the whole frame on the page,
 // so leaving the frame out changes nothing that is shown. Every other event
 // is kept: "\n"/"\r\n" pieces, the pieces of the last frame of a line,
@@ -47,6 +52,8 @@ func streamSlot(s jobs.Stream) int {
 func collapseMarks(evs []jobs.Event, until jobs.Seq, keep []bool) int {
 	var next [4]jobs.Seq  // the stream's next line event after i (0: none in evs)
 	var nextLine [4]int64 // and its line
+	var text [4]jobs.Seq  // the replacement of a "\r" piece at i (0: none in evs)
+	var textLine [4]int64 // and its line
 	var repl [4]jobs.Seq  // the event replacing the frame that i belongs to (0: none)
 	for i := len(evs) - 1; i >= 0; i-- {
 		e := &evs[i]
@@ -59,7 +66,10 @@ func collapseMarks(evs []jobs.Event, until jobs.Seq, keep []bool) int {
 		case next[k] == 0 || nextLine[k] != e.Line:
 			repl[k] = 0
 		case e.EOL == "\r":
-			repl[k] = next[k]
+			repl[k] = 0
+			if textLine[k] == e.Line {
+				repl[k] = text[k]
+			}
 		case e.EOL == "":
 			// A fragment belongs to the frame of the stream's next piece.
 		default:
@@ -69,6 +79,14 @@ func collapseMarks(evs []jobs.Event, until jobs.Seq, keep []bool) int {
 			keep[i] = false
 		}
 		next[k], nextLine[k] = e.Seq, e.Line
+		switch {
+		case len(e.Data) > 0:
+			text[k], textLine[k] = e.Seq, e.Line
+		case e.EOL != "" && e.EOL != "\r", textLine[k] != e.Line:
+			// An empty piece that ends the line, or one on another line
+			// than the text after it: no replacement reaches past it.
+			text[k] = 0
+		}
 	}
 	if len(evs) == 0 || evs[len(evs)-1].Seq >= until {
 		return len(evs)

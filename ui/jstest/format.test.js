@@ -1,7 +1,7 @@
 // Unit tests of ui/static/format.js and chart.js: run with `node --test ui/jstest/`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, isLive, matches, progressOf } from '../static/format.js';
+import { commandLine, compareJobs, elapsed, endNotice, formatDuration, formatEta, formatPercent, isLive, jobTitle, matches, progressOf, statusIcon } from '../static/format.js';
 import { chartPoints } from '../static/chart.js';
 
 test('durations', () => {
@@ -81,4 +81,41 @@ test('an unreachable agent job is still live: it ticks, sorts first and keeps it
   const job = { id: 1, status: 'unreachable', started_at: '2026-11-25T21:00:00Z', finished_at: null };
   assert.equal(elapsed(job, now), 60);
   assert.ok(compareJobs(job, { id: 2, status: 'succeeded' }) < 0);
+});
+
+test('the tab title: a live job\'s percent first, a finished job\'s outcome', () => {
+  const run = { id: 7, name: 'build.sh', status: 'running', started_at: '2026-11-25T21:00:00Z', progress: { percent: 45.9 } };
+  const cases = [
+    [run, '45% build.sh · jobrun'],
+    [{ ...run, progress: { percent: 4.5 } }, '4% build.sh · jobrun'],
+    [{ ...run, progress: null }, 'build.sh · jobrun'],
+    [{ ...run, progress: null, expected_seconds: 20 }, '25% build.sh · jobrun'], // 5 s of a usual 20 s
+    [{ ...run, status: 'unreachable' }, '45% build.sh · unreachable · jobrun'],
+    [{ ...run, status: 'succeeded' }, '✓ build.sh · jobrun'],
+    [{ ...run, status: 'failed' }, '✗ build.sh · jobrun'],
+    [{ ...run, status: 'canceled' }, 'build.sh · canceled · jobrun'],
+    [{ ...run, status: 'lost' }, 'build.sh · lost · jobrun'],
+    [{ id: 7, status: 'running' }, 'job 7 · jobrun'],
+  ];
+  for (const [job, want] of cases) assert.equal(jobTitle(job, T0 + 5000), want, JSON.stringify(job));
+});
+
+test('the favicon of each status', () => {
+  const cases = [
+    ['running', 'favicon-running.svg'], ['unreachable', 'favicon-running.svg'], ['succeeded', 'favicon-succeeded.svg'],
+    ['failed', 'favicon-failed.svg'], ['lost', 'favicon-failed.svg'], ['canceled', 'favicon-canceled.svg'],
+    [undefined, 'favicon.svg'], ['something new', 'favicon.svg'],
+  ];
+  for (const [status, want] of cases) assert.equal(statusIcon(status), `/assets/${want}`, String(status));
+});
+
+test('the notice of a job that ended', () => {
+  const j = { id: 3, name: 'deploy', started_at: '2026-11-25T21:00:00Z', finished_at: '2026-11-25T21:04:10Z' };
+  const cases = [
+    [{ ...j, status: 'succeeded', exit_code: 0 }, { title: '✓ deploy succeeded', body: 'after 4m10s' }],
+    [{ ...j, status: 'failed', exit_code: 2 }, { title: '✗ deploy failed', body: 'exit 2, after 4m10s' }],
+    [{ ...j, status: 'canceled', exit_code: null, signal: 'SIGTERM' }, { title: 'deploy canceled', body: 'SIGTERM, after 4m10s' }],
+    [{ id: 4, status: 'lost' }, { title: 'job 4 lost', body: '' }],
+  ];
+  for (const [job, want] of cases) assert.deepEqual(endNotice(job, T0), want, job.status);
 });

@@ -94,6 +94,54 @@ test('a \\r line is replaced by the next piece of its stream', async (t) => {
     m.push([w.out('ok', '\n')]);
     assert.deepEqual(texts(m), ['ok']);
   });
+  await t.test('an empty piece after \\r replaces nothing: the last frame stays', async (t) => {
+    // What the runner makes of `printf '  linking 100%\r'; sleep 1; printf '\n'`:
+    // the "\r" is flushed alone, the "\n" comes as an empty piece; under a
+    // PTY the terminal sends "\r\n" for "\n", split the same way.
+    for (const [eol, name] of [['\n', 'pipe: \\n'], ['\r\n', 'pty: \\r\\n']]) {
+      await t.test(name, () => {
+        const w = new Writer();
+        const m = new LogModel();
+        m.push([w.out('  linking 75%', '\r'), w.out('  linking 100%', '\r')]);
+        m.push([w.out('', eol), w.out('next', '\n')]);
+        assert.deepEqual(texts(m), ['  linking 100%', 'next']);
+        assert.deepEqual([m.row(0).firstSeq, m.row(0).lastSeq], [1, 3]);
+      });
+    }
+    const cases = [
+      // [pieces after "A\r", the row's text]
+      [[['', ''], ['B', '\n']], 'B'],
+      [[['', ''], ['', '\n']], 'A'],
+      [[['', '\r'], ['', '\n']], 'A'],
+      [[['', '\r'], ['B', '\n']], 'B'],
+      [[['', ''], ['', '\r'], ['', ''], ['B', ''], ['C', '\n']], 'BC'],
+      [[['B', ''], ['', '\r'], ['', '\n']], 'B'],
+      [[['    ', '\r'], ['', '\n']], '    '], // spaces clear the line: not empty
+      [[[`${E}[0m`, '\n']], ''], // an escape is text: only "" is empty
+    ];
+    for (const [pieces, want] of cases) {
+      await t.test(`A\\r then ${JSON.stringify(pieces)}`, () => {
+        const w = new Writer();
+        w.out('A', '\r');
+        for (const [text, eol] of pieces) w.out(text, eol);
+        w.out('next', '\n');
+        assert.deepEqual(texts(modelOf(w.events)), [want, 'next']);
+        // The same, one event per push (live), is the same.
+        const m = new LogModel();
+        for (const ev of w.events) m.push([ev]);
+        assert.deepEqual(texts(m), [want, 'next']);
+      });
+    }
+  });
+  await t.test('a line that starts with \\r (tqdm) and collapse=1 history with holes', () => {
+    const w = new Writer();
+    w.out('', '\r'); w.out(' 10%', ''); w.out('', '\r'); w.out(' 20%', ''); w.out('', '\r'); w.out('100%', ''); w.out('', '\n');
+    assert.deepEqual(texts(modelOf(w.events)), ['100%']);
+    // What collapse=1 sends of it: the last frame and the empty "\n".
+    assert.deepEqual(texts(modelOf(w.events.slice(5))), ['100%']);
+    // A frame kept by the window, then the empty "\n" after a hole.
+    assert.deepEqual(texts(modelOf([w.events[3], w.events[4], w.events[6]])), [' 20%']);
+  });
   await t.test('\\r\\n ends the row like \\n', () => {
     const w = new Writer();
     w.out('a', '\r\n'); w.out('b', '\n'); w.out('c', '\r\n');
@@ -393,6 +441,39 @@ test('prepend: older pages go in front', async (t) => {
     m.prepend(w.events.slice(0, 1));
     assert.deepEqual(texts(m), ['100%', 'x']);
     assert.equal(m.row(0).firstSeq, 1);
+  });
+  await t.test('an empty piece after an older \\r keeps the older frame', async (t) => {
+    for (const eol of ['\n', '\r\n', '\r']) {
+      await t.test(`eol ${JSON.stringify(eol)}`, () => {
+        const w = new Writer();
+        w.out('50%', '\r'); w.out('100%', '\r'); w.out('', eol); w.out('x', '\n');
+        const m = modelOf(w.events.slice(2));
+        assert.deepEqual(texts(m), eol === '\r' ? ['x'] : ['', 'x']);
+        m.prepend(w.events.slice(0, 2));
+        const want = eol === '\r' ? ['x'] : ['100%', 'x'];
+        assert.deepEqual(texts(modelOf(w.events)), want);
+        assert.deepEqual(texts(m), want);
+        assert.equal(m.row(0).firstSeq, 1);
+      });
+    }
+    await t.test('an empty fragment at the boundary leaves the replacement pending', () => {
+      const w = new Writer();
+      w.out('100%', '\r'); w.out('', '');
+      const m = modelOf(w.events.slice(1));
+      m.prepend(w.events.slice(0, 1));
+      assert.deepEqual(texts(m), ['100%']);
+      m.push([w.out('done', ''), w.out('!', '\n')]);
+      assert.deepEqual(texts(m), ['done!']);
+    });
+    await t.test('and across three pages', () => {
+      const w = new Writer();
+      w.out('a', ''); w.out('b', '\r'); w.out('', ''); w.out('', '\n');
+      const m = modelOf(w.events.slice(3));
+      m.prepend(w.events.slice(2, 3));
+      m.prepend(w.events.slice(1, 2));
+      m.prepend(w.events.slice(0, 1));
+      assert.deepEqual(texts(m), ['ab']);
+    });
   });
   await t.test('an escape cut at the boundary and the older colour apply to the merged row', () => {
     const w = new Writer();

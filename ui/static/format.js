@@ -120,3 +120,57 @@ export function commandLine(argv) {
   if (!Array.isArray(argv)) return '';
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, `'\\''`)}'`)).join(' ');
 }
+
+/** The mark a finished job's tab title starts with. */
+const TITLE_MARKS = { succeeded: '✓', failed: '✗' };
+
+/**
+ * The job page's tab title. A live job's percent comes first, so that a
+ * background tab shows progress ("45% build.sh · jobrun"); a finished job
+ * shows its outcome ("✓ build.sh · jobrun", "✗ build.sh · jobrun"; other
+ * statuses by name: "build.sh · canceled · jobrun").
+ * @param {object} job @param {number} now ms since the epoch
+ */
+export function jobTitle(job, now) {
+  const name = job.name || `job ${job.id}`;
+  if (isLive(job.status)) {
+    const p = progressOf(job, now).percent;
+    const pct = p === null ? '' : `${Math.floor(p)}% `;
+    return `${pct}${name}${job.status === 'running' ? '' : ` · ${job.status}`} · jobrun`;
+  }
+  const mark = TITLE_MARKS[job.status];
+  return mark ? `${mark} ${name} · jobrun` : `${name} · ${job.status || 'loading'} · jobrun`;
+}
+
+/**
+ * The favicon of a job's status (static SVGs in ui/static, so the pages'
+ * Content-Security-Policy needs nothing more than img-src 'self').
+ * @param {string} [status] none: the plain jobrun icon
+ */
+export function statusIcon(status) {
+  if (isLive(status)) return '/assets/favicon-running.svg';
+  switch (status) {
+    case 'succeeded': return '/assets/favicon-succeeded.svg';
+    case 'failed':
+    case 'lost': return '/assets/favicon-failed.svg';
+    case 'canceled': return '/assets/favicon-canceled.svg';
+  }
+  return '/assets/favicon.svg';
+}
+
+/**
+ * What the notification of a job that has ended says: its name and status,
+ * then the exit code or signal and how long it ran.
+ * @param {object} job @param {number} now ms since the epoch
+ * @returns {{title: string, body: string}}
+ */
+export function endNotice(job, now) {
+  const name = job.name || `job ${job.id}`;
+  const mark = TITLE_MARKS[job.status];
+  const parts = [];
+  if (job.status === 'failed' && job.exit_code != null) parts.push(`exit ${job.exit_code}`);
+  if (job.signal) parts.push(job.signal);
+  const d = formatDuration(elapsed(job, now));
+  if (d) parts.push(`after ${d}`);
+  return { title: `${mark ? `${mark} ` : ''}${name} ${job.status}`, body: parts.join(', ') };
+}

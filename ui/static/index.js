@@ -3,6 +3,7 @@
 // in place, so progress bars move smoothly and focus stays where it is.
 
 import { JobsFeed } from './jobsfeed.js';
+import { offerSignOut } from './session.js';
 import { STATUSES, commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, isLive, matches, progressOf } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -131,6 +132,7 @@ function main() {
   sf.addEventListener('change', onFilter);
   $('name-filter').addEventListener('input', onFilter);
   document.querySelector('.filters').addEventListener('submit', (e) => e.preventDefault());
+  offerSignOut($('signout'));
   fetch('/api/info', { cache: 'no-store' }).then((r) => {
     if (r.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     return r.ok ? r.json() : {};

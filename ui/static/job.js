@@ -7,7 +7,9 @@ import { JobStream } from './transport.js';
 import { LogWindow } from './logwindow.js';
 import { LogView } from './logview.js';
 import { drawChart } from './chart.js';
-import { commandLine, elapsed, formatDuration, formatEta, formatPercent, isLive, ms, progressOf } from './format.js';
+import { commandLine, elapsed, formatDuration, formatEta, formatPercent, isLive, jobTitle, ms, progressOf, statusIcon } from './format.js';
+import { EndNotifier } from './notify.js';
+import { offerSignOut } from './session.js';
 
 const $ = (id) => document.getElementById(id);
 const ref = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop());
@@ -21,6 +23,9 @@ let stream = null;
 let heartbeatMs = 20000;
 let canChange = true; // the access is full: Cancel is offered
 let refreshTimer = 0;
+let storage = null;
+try { storage = localStorage; } catch { /* storage disabled */ }
+const notifier = new EndNotifier({ Notification: globalThis.Notification, storage, document });
 
 async function getJSON(url) {
   const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
@@ -56,13 +61,19 @@ async function fetchEvents(params) {
 
 function setJob(j) {
   job = j;
-  document.title = `${j.name || `job ${j.id}`} · ${j.status} · jobrun`;
   $('jobid').textContent = `job ${j.id}`;
   $('name').textContent = j.name || `job ${j.id}`;
   const st = $('status');
   st.textContent = j.status;
   st.className = `badge ${j.status}`;
   document.body.dataset.status = j.status;
+  $('progress').className = j.status;
+  const icon = statusIcon(j.status);
+  if ($('favicon').getAttribute('href') !== icon) $('favicon').setAttribute('href', icon);
+  if (notifier.update(j, Date.now())) {
+    const b = $('notify');
+    b.dataset.sent = String(Number(b.dataset.sent || 0) + 1);
+  }
   $('exit').textContent = j.exit_code == null ? (j.signal || '') : `exit ${j.exit_code}${j.signal ? ` (${j.signal})` : ''}`;
   if (j.host) {
     $('host').textContent = j.host;
@@ -72,6 +83,7 @@ function setJob(j) {
   $('raw').href = `${api}/log`;
   $('raw').setAttribute('download', `job-${j.id}.log`);
   $('cancel').hidden = !canChange || !isLive(j.status);
+  showNotify(notifier.state);
   tick();
 }
 
@@ -79,6 +91,8 @@ function setJob(j) {
 function tick() {
   if (!job) return;
   const now = Date.now();
+  const title = jobTitle(job, now);
+  if (document.title !== title) document.title = title;
   $('duration').textContent = formatDuration(elapsed(job, now)) || '–';
   const p = progressOf(job, now);
   const bar = $('progress');
@@ -261,6 +275,7 @@ function wire() {
   });
   $('latest').addEventListener('click', () => view.jumpToLatest());
   $('cancel').addEventListener('click', cancelJob);
+  $('notify').addEventListener('click', async () => showNotify(await notifier.toggle()));
   addEventListener('hashchange', () => {
     const t = parseHash();
     if (t) view.goToLine(t.line, t.stream);
@@ -293,6 +308,20 @@ async function cancelJob() {
   }
 }
 
+/**
+ * Shows the bell while the job runs: its state on, off, blocked (by the
+ * user), or no bell where the browser offers no notifications.
+ */
+function showNotify(state) {
+  const b = $('notify');
+  b.hidden = state === 'unsupported' || !job || !isLive(job.status);
+  b.disabled = state === 'blocked';
+  b.setAttribute('aria-pressed', String(state === 'on'));
+  b.dataset.state = state;
+  b.title = state === 'blocked' ? 'Notifications are blocked for this site (the browser\u2019s site settings allow them)'
+    : state === 'on' ? 'You will be notified when this job ends (click to stop)' : 'Notify me when this job ends';
+}
+
 /** A server with a token that does not take ours (any more): sign in. */
 function toLogin() {
   location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
@@ -300,6 +329,7 @@ function toLogin() {
 
 async function main() {
   wire();
+  offerSignOut($('signout'));
   try {
     const info = await getJSON('/api/info');
     if (info.heartbeat_seconds > 0) heartbeatMs = info.heartbeat_seconds * 1000;

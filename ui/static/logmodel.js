@@ -7,7 +7,12 @@
 // - a fragment (eol "") is continued by the next event of its stream;
 // - a piece ending in "\r" is replaced by the next event of its stream (a
 //   progress bar redrawn 10,000 times is one row holding the last frame; the
-//   replacement is whole, not a terminal's character-by-character overwrite);
+//   replacement is whole, not a terminal's character-by-character overwrite),
+//   except by an empty piece (text ""): that replaces nothing, so the "\n"
+//   that a program prints after its last frame (`100%\r`, then `\n`; under
+//   a PTY `\r\n`) ends the row with the last frame on it, as a terminal
+//   shows it. An empty "" or "\r" piece leaves the replacement pending for
+//   the next piece with text;
 // - "\n" and "\r\n" end the row.
 // A continuation must carry the open row's line number; a different number
 // (seq holes with collapse=1) starts a new row. A row stays where its first
@@ -41,7 +46,8 @@
 //   after the straddling piece, the merged line shows after them): its content
 //   is the older pieces followed by the held pieces re-parsed with the older
 //   page's ANSI state (or only the held pieces when the older piece ended in
-//   "\r"), its firstSeq and time are the older ones, and a group role (header
+//   "\r" and a held piece has text; with none, the older frame stays), its
+//   firstSeq and time are the older ones, and a group role (header
 //   or ::endgroup::) of the older row moves to it. A role the held row got
 //   from its mid-line piece is dropped; its group becomes `headerless`.
 // - Groups still open at the end of the older page adopt the held rows and
@@ -159,10 +165,14 @@ class Builder {
     const { spans, state } = parseAnsi(text, o.ansi);
     o.ansi = eol === '' ? state : endLine(state);
     let row = o.row;
+    let pending = false; // an empty piece keeps a "\r" replacement pending
     if (row && row.line === ev.line) {
       const h = this.head.get(s);
       const dir = !!ev.directive;
-      if (o.replace) {
+      if (o.replace && text === '') {
+        // Replaces nothing: the last frame stays (see the file comment).
+        pending = true;
+      } else if (o.replace) {
         row.spans = spans;
         if (row.directive !== dir) { row.directive = dir; this.flip(row); }
         if (h && h.row === row) { h.replaced = true; h.pieces = []; }
@@ -182,7 +192,7 @@ class Builder {
       if (!this.head.has(s)) this.head.set(s, { row, pieces: [text], replaced: false });
     }
     o.row = eol === '\n' ? null : row;
-    o.replace = eol === '\r';
+    o.replace = eol === '\r' || (pending && eol === '');
   }
 
   /** Gives a new row its group role and membership. */
@@ -351,12 +361,18 @@ export class LogModel {
       }
       const bh = b.head.get(s);
       if (o.row && h.row.line === o.row.line) {
-        restructured = this._merge(o, h) || restructured;
+        // After the older "\r", the held row replaces the older frame when
+        // it has text; when all its pieces are empty, the older frame stays
+        // and a replacement is still pending for the next piece with text.
+        const replaces = o.replace && (h.replaced || h.pieces.some((p) => p !== ''));
+        const live = this._live.streams.get(s);
+        if (o.replace && !replaces && live && live.row === h.row) live.replace = true;
+        restructured = this._merge(o, h, replaces) || restructured;
         drop.add(o.row);
         merged.push(h.row);
         if (bh.row === o.row) {
           // The merged row is now the stream's first row: keep its raw text whole.
-          h.replaced = h.replaced || bh.replaced || o.replace;
+          h.replaced = h.replaced || bh.replaced || replaces;
           h.pieces = h.replaced ? [] : bh.pieces.concat(h.pieces);
           continue;
         }
@@ -423,14 +439,18 @@ export class LogModel {
     return changed;
   }
 
-  /** Merges the older page's open row (o: its stream record) into the held head row h. */
-  _merge(o, h) {
+  /**
+   * Merges the older page's open row (o: its stream record) into the held
+   * head row h; replaces: the held pieces replace the older frame.
+   */
+  _merge(o, h, replaces) {
     const older = o.row;
     const newer = h.row;
     let restructured = false;
     if (!h.replaced) {
       const tail = parseAnsi(h.pieces.join(''), o.ansi).spans;
-      if (o.replace) newer.spans = tail;
+      if (replaces) newer.spans = tail;
+      else if (o.replace) newer.spans = older.spans;
       else {
         appendSpans(older.spans, tail);
         newer.spans = older.spans;

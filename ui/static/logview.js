@@ -48,6 +48,7 @@ export class LogView {
     this.busy = 0;
     this.frame = 0;
     this.k = 1; // virtual px per scroll px
+    this.digits = 0; // the line numbers' width, in digits (--ln-digits)
     this.lastScrollTop = 0;
     /** Set once the first window is open and positioned: until then nothing is loaded on scroll. */
     this.ready = false;
@@ -329,6 +330,15 @@ export class LogView {
     }
     for (const key of this.cache.keys()) if (!keep.has(key)) this.cache.delete(key);
     this.rowsEl.replaceChildren(frag);
+    // The gutter fits the largest line number of the job (so it does not
+    // change width while scrolling), or of what is shown.
+    let maxLine = win.lastLine || 0;
+    if (to > from) maxLine = Math.max(maxLine, win.row(to - 1).line);
+    const digits = String(Math.max(1, maxLine)).length;
+    if (digits !== this.digits) {
+      this.digits = digits;
+      this.el.style.setProperty('--ln-digits', String(digits));
+    }
     // Place the block: row `from` at its virtual position, in scroll px.
     const top = this.el.scrollTop + ((win.before + from) * this.rowH - y);
     this.rowsEl.style.transform = `translateY(${Math.round(top)}px)`;
