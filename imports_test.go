@@ -31,7 +31,9 @@ var importRules = []struct {
 	{"bench/...", []string{"*"}}, // tools that drive the real binary
 	{"jobs/progress", nil},       // a leaf: the standard library only
 	{"jobs", []string{"jobs/progress"}},
-	{"store/...", []string{"jobs/...", "store/..."}},
+	{"store", []string{"jobs/..."}},                                        // the contract: no backend
+	{"store/storetest", []string{"jobs/...", "store"}},                     // the conformance suite
+	{"store/...", []string{"jobs/...", "store"}},                           // a backend: never another one
 	{"stream/streamtest", []string{"jobs/...", "store/...", "stream/..."}}, // test support only
 	{"stream/access", []string{"jobs/...", "stream"}},
 	{"stream/api", []string{"jobs/...", "stream", "stream/access"}},
@@ -46,6 +48,15 @@ var stdlibOnly = []string{"jobs/progress"}
 
 // testOnly are packages that only tests may import.
 var testOnly = []string{"stream/streamtest"}
+
+// onlyImporters lists third-party packages that one part of the module
+// alone may import (a pattern as in importRules).
+var onlyImporters = map[string][]string{
+	"github.com/mattn/go-sqlite3": {"store/sqlite"},
+	"github.com/jackc/pgx/v5":     {"store/postgres"},
+	"github.com/coder/websocket":  {"stream/...", "cmd/jobrun", "bench/..."},
+	"github.com/urfave/cli/v2":    {"cmd/jobrun"},
+}
 
 // matches reports whether package p (relative to the module) matches
 // pattern.
@@ -127,6 +138,13 @@ func TestImportRules(t *testing.T) {
 		for _, imp := range p.Imports {
 			to, internal := rel(imp)
 			if !internal {
+				for prefix, allowed := range onlyImporters {
+					if imp == prefix || strings.HasPrefix(imp, prefix+"/") {
+						if !slices.ContainsFunc(allowed, func(a string) bool { return matches(a, from) }) {
+							t.Errorf("%s imports %s, which only %v may import", from, imp, allowed)
+						}
+					}
+				}
 				continue
 			}
 			if slices.Contains(testOnly, to) {
@@ -169,6 +187,9 @@ func TestImportRulesCatch(t *testing.T) {
 		{"jobs/progress", "jobs", false},
 		{"store", "stream", false},
 		{"store/sqlite", "store", true},
+		{"store", "store/sqlite", false},
+		{"store/postgres", "store/sqlite", false},
+		{"stream", "store/sqlite", false},
 		{"stream", "store", false},
 		{"stream", "stream/api", false},
 		{"stream/api", "stream/ingest", false},

@@ -27,5 +27,5 @@
 // jobs/progress, which finds progress in output (parsing, coalescing,
 // ETA) and defines the progress payloads (progress.Report in Event,
 // progress.Snapshot in Job). The interfaces it needs (Store, Publisher)
-// are declared here and satisfied by store.DB and stream.Hub.
+// are declared here and satisfied by sqlite.DB and stream.Hub.
 package jobs

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // TestRecorderFlushTimer checks the flush delay in a synctest bubble, with
@@ -21,7 +21,7 @@ func TestRecorderFlushTimer(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		db, err := store.Open(ctx, filepath.Join(dir, "jobrun.db"), store.Options{Host: "testhost"})
+		db, err := sqlite.Open(ctx, filepath.Join(dir, "jobrun.db"), sqlite.Options{Host: "testhost"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
 	"golang.org/x/sys/unix"
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // childMode makes the test binary act as a job's command (see child)
@@ -165,7 +166,7 @@ func child(mode string) int {
 // got the terminal's foreground back.
 func runner() int {
 	ctx := context.Background()
-	db, err := store.Open(ctx, os.Getenv("JOBS_TEST_DB"), store.Options{Host: "testhost"})
+	db, err := sqlite.Open(ctx, os.Getenv("JOBS_TEST_DB"), sqlite.Options{Host: "testhost"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // faultyStore injects AppendEvents failures in front of a real store.
 type faultyStore struct {
-	*store.DB
+	*sqlite.DB
 	fail func(call int, evs []jobs.Event) bool
 
 	mu    sync.Mutex
@@ -219,7 +219,7 @@ func TestRunSlowEcho(t *testing.T) {
 // probe is a Publisher that checks that every published batch follows the
 // previous one and is already in the store.
 type probe struct {
-	db   *store.DB
+	db   *sqlite.DB
 	mu   sync.Mutex
 	last jobs.Seq
 	errs []string
@@ -260,7 +260,7 @@ func TestRunPublishesAfterCommit(t *testing.T) {
 // slowStore delays the first AppendEvents in front of a real store, as
 // another process holding the write lock would.
 type slowStore struct {
-	*store.DB
+	*sqlite.DB
 	delay time.Duration
 	once  sync.Once
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // testCtx bounds a test: nothing in these tests should take long.
@@ -22,9 +22,9 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // openDB opens a real database file in a temporary directory.
-func openDB(t testing.TB) *store.DB {
+func openDB(t testing.TB) *sqlite.DB {
 	t.Helper()
-	db, err := store.Open(testCtx(t), filepath.Join(t.TempDir(), "jobrun.db"), store.Options{Host: "testhost"})
+	db, err := sqlite.Open(testCtx(t), filepath.Join(t.TempDir(), "jobrun.db"), sqlite.Options{Host: "testhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func start(ctx context.Context, t *testing.T, r *jobs.Runner, mode string, args 
 }
 
 // allEvents reads every stored event of job id.
-func allEvents(ctx context.Context, t *testing.T, db *store.DB, id jobs.ID) []jobs.Event {
+func allEvents(ctx context.Context, t *testing.T, db *sqlite.DB, id jobs.ID) []jobs.Event {
 	t.Helper()
 	var all []jobs.Event
 	for {
@@ -74,7 +74,7 @@ func allEvents(ctx context.Context, t *testing.T, db *store.DB, id jobs.ID) []jo
 }
 
 // waitFor polls the stored log of job id until cond holds.
-func waitFor(ctx context.Context, t *testing.T, db *store.DB, id jobs.ID, what string, cond func([]jobs.Event) bool) {
+func waitFor(ctx context.Context, t *testing.T, db *sqlite.DB, id jobs.ID, what string, cond func([]jobs.Event) bool) {
 	t.Helper()
 	for {
 		if cond(allEvents(ctx, t, db, id)) {

@@ -2,7 +2,7 @@ package jobs
 
 import "context"
 
-// Store is what the Runner needs from persistence. *store.DB satisfies it.
+// Store is what the Runner needs from persistence. *sqlite.DB satisfies it.
 type Store interface {
 	// CreateJob inserts j as a running job, filling in j.ID and any zero
 	// CreatedAt/StartedAt. It also takes the runner lock for j.UID, held

@@ -47,12 +47,13 @@ const flagDirective byte = 1
 
 // Chunk size limits: a batch larger than this is split into several rows.
 const (
-	maxChunkEvents = 4096
-	maxChunkBytes  = 1 << 20
+	MaxChunkEvents = 4096    // events in one chunk
+	maxChunkBytes  = 1 << 20 // about, of one chunk's body
 )
 
-// errCorrupt wraps every decoding error.
-var errCorrupt = errors.New("corrupt event chunk")
+// ErrCorrupt wraps every decoding error: a damaged chunk, or a chunk row
+// that does not agree with its body.
+var ErrCorrupt = errors.New("corrupt event chunk")
 
 func streamCode(s jobs.Stream) byte {
 	switch s {
@@ -90,77 +91,87 @@ func kindOf(t jobs.EventType) byte {
 	return 0
 }
 
-// chunkEncoder accumulates the body of one chunk row.
-type chunkEncoder struct {
-	body      []byte
-	n         int
-	first     jobs.Seq
-	firstLine int64  // the first line event's line; 0 until the chunk holds one
-	lastLine  int64  // the highest line of its line events (SeqOfLine seeks by it)
-	prev      int64  // time of the previous event, unix µs
-	json      []byte // scratch for non-line events
+// ChunkEncoder accumulates the body of one chunk row. The zero value is
+// ready after Reset. Every backend stores what it reports: a row (job,
+// First, First+N-1, FirstLine, LastLine, N, Body).
+type ChunkEncoder struct {
+	Body      []byte
+	N         int      // events in the chunk
+	First     jobs.Seq // seq of its first event
+	FirstLine int64    // the first line event's line; 0 until the chunk holds one
+	LastLine  int64    // the highest line of its line events (seeking by line uses it)
+	prev      int64    // time of the previous event, unix µs
+	json      []byte   // scratch for non-line events
 }
 
-// reset starts a new chunk whose first event has seq first.
-func (c *chunkEncoder) reset(first jobs.Seq) {
-	*c = chunkEncoder{body: c.body[:0], json: c.json, first: first}
+// Last is the seq of the chunk's last event.
+func (c *ChunkEncoder) Last() jobs.Seq { return c.First + jobs.Seq(c.N) - 1 }
+
+// Reset starts a new chunk whose first event has seq first, keeping the
+// buffers.
+func (c *ChunkEncoder) Reset(first jobs.Seq) {
+	*c = ChunkEncoder{Body: c.Body[:0], json: c.json, First: first}
 }
 
-// full reports whether e would not fit in the chunk any more.
-func (c *chunkEncoder) full(e *jobs.Event) bool {
-	return c.n >= maxChunkEvents || c.n > 0 && len(c.body)+len(e.Data)+32 > maxChunkBytes
+// Full reports whether e would not fit in the chunk any more.
+func (c *ChunkEncoder) Full(e *jobs.Event) bool {
+	return c.N >= MaxChunkEvents || c.N > 0 && len(c.Body)+len(e.Data)+32 > maxChunkBytes
 }
 
-// add appends e, which has been validated (see validate), to the chunk.
-func (c *chunkEncoder) add(e *jobs.Event) error {
+// Add appends e to the chunk; its seq must be the next one.
+func (c *ChunkEncoder) Add(e *jobs.Event) error {
 	kind := kindOf(e.Type)
 	if kind == 0 {
 		return fmt.Errorf("event type %q cannot be stored", e.Type)
 	}
 	t := e.Time.UnixMicro()
-	c.body = append(c.body, kind)
-	c.body = binary.AppendVarint(c.body, t-c.prev) // wraps and unwraps exactly
+	c.Body = append(c.Body, kind)
+	c.Body = binary.AppendVarint(c.Body, t-c.prev) // wraps and unwraps exactly
 	c.prev = t
 	if kind == kindLine {
 		var flags byte
 		if e.Directive {
 			flags |= flagDirective
 		}
-		c.body = append(c.body, streamCode(e.Stream), jobs.EOLCode(e.EOL), flags)
-		c.body = binary.AppendVarint(c.body, e.Line)
-		c.body = binary.AppendUvarint(c.body, uint64(len(e.Data)))
-		c.body = append(c.body, e.Data...)
-		if c.firstLine == 0 {
-			c.firstLine = e.Line
+		c.Body = append(c.Body, streamCode(e.Stream), jobs.EOLCode(e.EOL), flags)
+		c.Body = binary.AppendVarint(c.Body, e.Line)
+		c.Body = binary.AppendUvarint(c.Body, uint64(len(e.Data)))
+		c.Body = append(c.Body, e.Data...)
+		if c.FirstLine == 0 {
+			c.FirstLine = e.Line
 		}
 		// The highest, not the last: a stream's open line can continue
 		// after the other stream started later lines.
-		c.lastLine = max(c.lastLine, e.Line)
+		c.LastLine = max(c.LastLine, e.Line)
 	} else {
 		c.json = e.AppendJSON(c.json[:0])
-		c.body = binary.AppendUvarint(c.body, uint64(len(c.json)))
-		c.body = append(c.body, c.json...)
+		c.Body = binary.AppendUvarint(c.Body, uint64(len(c.json)))
+		c.Body = append(c.Body, c.json...)
 	}
-	c.n++
+	c.N++
 	return nil
 }
 
-// chunkDecoder reads the events of one chunk body in order.
-type chunkDecoder struct {
+// ChunkDecoder reads the events of one chunk body in order.
+type ChunkDecoder struct {
 	body []byte
 	off  int
 	seq  jobs.Seq // seq of the next event
 	t    int64    // time of the previous event, unix µs
 }
 
-func newChunkDecoder(body []byte, first jobs.Seq) *chunkDecoder {
-	return &chunkDecoder{body: body, seq: first}
+// NewChunkDecoder decodes body, whose first event has seq first.
+func NewChunkDecoder(body []byte, first jobs.Seq) *ChunkDecoder {
+	return &ChunkDecoder{body: body, seq: first}
 }
 
-// next decodes the next event into e. It returns io.EOF after the last
+// Seq is the seq of the next event to decode.
+func (d *ChunkDecoder) Seq() jobs.Seq { return d.seq }
+
+// Next decodes the next event into e. It returns io.EOF after the last
 // event. e.Data aliases the body (capacity-limited, so appending to it
 // copies).
-func (d *chunkDecoder) next(e *jobs.Event) error {
+func (d *ChunkDecoder) Next(e *jobs.Event) error {
 	if d.off >= len(d.body) {
 		return io.EOF
 	}
@@ -197,7 +208,7 @@ func (d *chunkDecoder) next(e *jobs.Event) error {
 		}
 		seq, t := e.Seq, e.Time
 		if err := e.UnmarshalJSON(js); err != nil {
-			return fmt.Errorf("%w: %w", errCorrupt, err)
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		if kindOf(e.Type) != kind {
 			return d.corrupt("event type does not match its kind")
@@ -208,11 +219,11 @@ func (d *chunkDecoder) next(e *jobs.Event) error {
 	return d.corrupt(fmt.Sprintf("unknown event kind %d", kind))
 }
 
-func (d *chunkDecoder) corrupt(what string) error {
-	return fmt.Errorf("%w: %s at byte %d", errCorrupt, what, d.off)
+func (d *ChunkDecoder) corrupt(what string) error {
+	return fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, d.off)
 }
 
-func (d *chunkDecoder) varint() (int64, error) {
+func (d *ChunkDecoder) varint() (int64, error) {
 	v, n := binary.Varint(d.body[d.off:])
 	if n <= 0 {
 		return 0, d.corrupt("bad varint")
@@ -222,7 +233,7 @@ func (d *chunkDecoder) varint() (int64, error) {
 }
 
 // bytes reads a uvarint length and that many bytes.
-func (d *chunkDecoder) bytes() ([]byte, error) {
+func (d *ChunkDecoder) bytes() ([]byte, error) {
 	n, k := binary.Uvarint(d.body[d.off:])
 	if k <= 0 {
 		return nil, d.corrupt("bad length")
@@ -237,16 +248,16 @@ func (d *chunkDecoder) bytes() ([]byte, error) {
 	return b, nil
 }
 
-// decodeChunk decodes a whole body that must hold exactly n events.
-func decodeChunk(body []byte, first jobs.Seq, n int) ([]jobs.Event, error) {
+// DecodeChunk decodes a whole body that must hold exactly n events.
+func DecodeChunk(body []byte, first jobs.Seq, n int) ([]jobs.Event, error) {
 	if n < 0 {
-		return nil, fmt.Errorf("%w: negative event count %d", errCorrupt, n)
+		return nil, fmt.Errorf("%w: negative event count %d", ErrCorrupt, n)
 	}
-	d := newChunkDecoder(body, first)
-	evs := make([]jobs.Event, 0, min(n, maxChunkEvents))
+	d := NewChunkDecoder(body, first)
+	evs := make([]jobs.Event, 0, min(n, MaxChunkEvents))
 	for {
 		var e jobs.Event
-		err := d.next(&e)
+		err := d.Next(&e)
 		if err == io.EOF {
 			break
 		}
@@ -256,7 +267,7 @@ func decodeChunk(body []byte, first jobs.Seq, n int) ([]jobs.Event, error) {
 		evs = append(evs, e)
 	}
 	if len(evs) != n {
-		return nil, fmt.Errorf("%w: %d events, the row says %d", errCorrupt, len(evs), n)
+		return nil, fmt.Errorf("%w: %d events, the row says %d", ErrCorrupt, len(evs), n)
 	}
 	return evs, nil
 }

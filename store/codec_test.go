@@ -27,14 +27,14 @@ func codecEvents() []jobs.Event {
 
 func encode(t testing.TB, first jobs.Seq, evs []jobs.Event) []byte {
 	t.Helper()
-	var c chunkEncoder
-	c.reset(first)
+	var c ChunkEncoder
+	c.Reset(first)
 	for i := range evs {
-		if err := c.add(&evs[i]); err != nil {
+		if err := c.Add(&evs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return c.body
+	return c.Body
 }
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -43,7 +43,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		want[i].Seq = jobs.Seq(41 + i)
 	}
 	body := encode(t, 41, want)
-	got, err := decodeChunk(body, 41, len(want))
+	got, err := DecodeChunk(body, 41, len(want))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Errorf("event %d:\n got %s\nwant %s", i, g, w)
 		}
 	}
-	if _, err := decodeChunk(body, 41, len(want)+1); !errors.Is(err, errCorrupt) {
-		t.Errorf("wrong count: %v, want errCorrupt", err)
+	if _, err := DecodeChunk(body, 41, len(want)+1); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("wrong count: %v, want ErrCorrupt", err)
 	}
 }
 
@@ -74,8 +74,8 @@ func TestCodecCorrupt(t *testing.T) {
 		{kindExit, 0, 3, '{', '{', '}'},
 		body[:len(body)-1],
 	} {
-		if _, err := decodeChunk(bad, 1, 1); !errors.Is(err, errCorrupt) {
-			t.Errorf("decode %q: %v, want errCorrupt", bad, err)
+		if _, err := DecodeChunk(bad, 1, 1); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("decode %q: %v, want ErrCorrupt", bad, err)
 		}
 	}
 }
@@ -87,17 +87,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(f, 1, codecEvents()[:1]))
 	f.Add([]byte{kindLine, 0, 1, 1, 0, 2, 1, 'a'})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		d := newChunkDecoder(body, 1)
+		d := NewChunkDecoder(body, 1)
 		for {
 			var e jobs.Event
-			err := d.next(&e)
+			err := d.Next(&e)
 			if err != nil {
 				return // io.EOF or an error: both fine
 			}
 			if e.Type == jobs.TypeLine {
-				var c chunkEncoder
-				c.reset(1)
-				if err := c.add(&e); err != nil {
+				var c ChunkEncoder
+				c.Reset(1)
+				if err := c.Add(&e); err != nil {
 					t.Fatalf("re-encode %+v: %v", e, err)
 				}
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 )
 
-// History is the source of truth the Hub replays from. *store.DB satisfies
+// History is the source of truth the Hub replays from. *sqlite.DB satisfies
 // it.
 type History interface {
 	// Job returns one job; an unknown job is an error wrapping
@@ -23,7 +23,7 @@ type History interface {
 }
 
 // dataVersioner is implemented by a History that can tell cheaply whether
-// any process committed since the last call (*store.DB: PRAGMA
+// any process committed since the last call (*sqlite.DB: PRAGMA
 // data_version).
 type dataVersioner interface {
 	DataVersion(ctx context.Context) (int64, error)

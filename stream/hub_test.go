@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
@@ -238,7 +238,7 @@ func TestNextClosed(t *testing.T) {
 	}
 }
 
-// TestPollerSeesOtherWriter: events appended by another *store.DB on the
+// TestPollerSeesOtherWriter: events appended by another *sqlite.DB on the
 // same file (another process, as far as SQLite can tell) reach a
 // subscriber through the DataVersion poller.
 func TestPollerSeesOtherWriter(t *testing.T) {
@@ -299,7 +299,7 @@ func TestPoke(t *testing.T) {
 
 // countingHistory counts History reads of a real store.
 type countingHistory struct {
-	*store.DB
+	*sqlite.DB
 	reads atomic.Int64
 }
 

@@ -89,11 +89,14 @@ func TestPageShowsBarsAsATerminalDoes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := filepath.Join(t.TempDir(), "jobrun.db")
-			args := append([]string{"exec", "-q", "--addr", "127.0.0.1:0", "--linger", "120s"}, tc.flags...)
-			p := startJobrun(t, db, append(args, "--", script)...)
+			gate, open := startGate(t)
+			args := append([]string{"exec", "-q", "--addr", "127.0.0.1:0"}, tc.flags...)
+			p := startJobrun(t, db, append(args, "--", "sh", "-c", gate+"exec "+script)...)
 			base := p.baseURL(t)
 			b := newBrowser(t)
 			b.navigate(t, base+"/jobs/1")
+			waitStream(t, b, 30*time.Second, "live")
+			open()
 			waitStream(t, b, 30*time.Second, "ended")
 
 			// The case at hand: a last frame, then an empty piece ending its
@@ -141,7 +144,8 @@ func TestPageShowsBarsAsATerminalDoes(t *testing.T) {
 				}
 			}
 			check("live")
-			b.navigate(t, base+"/jobs/1")
+			p.wait(t) // exec exits once its viewer has the end: serve the database
+			b.navigate(t, serveDB(t, db)+"/jobs/1")
 			waitStream(t, b, 30*time.Second, "ended")
 			check("reloaded (collapse=1)")
 		})

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +180,20 @@ func (b *browser) waitFor(t testing.TB, timeout time.Duration, expr, describe st
 			t.Fatalf("waited %v for %s; state: %s", timeout, short(expr), state)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startGate returns a shell command that waits until open is called, to
+// put before a job's script: the job then starts only once the test's
+// viewer is there (jobrun exec exits as soon as its job has ended and no
+// viewer needs it).
+func startGate(t testing.TB) (wait string, open func()) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "go")
+	return fmt.Sprintf("while [ ! -e %q ]; do sleep 0.02; done; ", file), func() {
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -213,12 +213,23 @@ echo done`
 
 func TestPageRendersANSIAndCarriageReturnBar(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "jobrun.db")
-	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "60s", "--", "sh", "-c", ansiScript)
+	gate, open := startGate(t)
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--", "sh", "-c", gate+ansiScript)
 	base := p.baseURL(t)
 	b := newBrowser(t)
 	b.navigate(t, base+"/jobs/1")
+	waitStream(t, b, 20*time.Second, "live")
+	open()
 	waitStream(t, b, 20*time.Second, "ended")
 	b.waitFor(t, 10*time.Second, `[...document.querySelectorAll('#log .row .txt')].some((e) => e.textContent === 'done')`, `document.getElementById('log').innerText`)
+	// exec stops serving once its viewer has the end: the page says where
+	// the log is.
+	if note := eval[string](t, b, `document.getElementById('banner').hidden ? '' : document.getElementById('banner').textContent`); !strings.Contains(note, "jobrun logs 1") {
+		t.Errorf("after the end the page says %q; want where to read the log (jobrun logs 1)", note)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exec exit %d", code)
+	}
 
 	type span struct {
 		Class, Color, Weight string
@@ -297,8 +308,11 @@ func TestPageRendersANSIAndCarriageReturnBar(t *testing.T) {
 
 func TestPageFollowsAndPauses(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "jobrun.db")
-	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "120s", "--", "sh", "-c",
-		`sleep 0.5; seq 1 40000; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo "tail $i"; sleep 0.1; done`)
+	// The job ends only when the test says: after the end exec stops
+	// serving, and jumping back to the latest lines reads them from it.
+	gate, end := startGate(t)
+	p := startJobrun(t, db, "exec", "-q", "--addr", "127.0.0.1:0", "--", "sh", "-c",
+		`sleep 0.5; seq 1 40000; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo "tail $i"; sleep 0.1; done; `+gate)
 	base := p.baseURL(t)
 	b := newBrowser(t)
 	b.navigate(t, base+"/jobs/1")
@@ -322,8 +336,9 @@ func TestPageFollowsAndPauses(t *testing.T) {
 		t.Errorf("the log scrolled from %q to %q while paused", before, after)
 	}
 	b.do(t, chromedp.Click(chromedp.ID("latest")))
-	waitStream(t, b, 30*time.Second, "ended")
 	b.waitFor(t, 10*time.Second, lastVisible+` === 'tail 40'`, lastVisible)
+	end()
+	waitStream(t, b, 30*time.Second, "ended")
 	if !eval[bool](t, b, `document.getElementById('latest').hidden`) {
 		t.Errorf("the jump-to-latest button still shows at the end: %s", eval[string](t, b, `JSON.stringify({...`+log+`.dataset, top: `+log+`.scrollTop, h: `+log+`.scrollHeight, ch: `+log+`.clientHeight})`))
 	}

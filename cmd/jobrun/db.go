@@ -9,7 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // dbFlag is the --db flag every command takes.
@@ -36,15 +36,15 @@ func defaultDBPath() (string, error) {
 
 // openDB opens the database named by --db or the default one, creating it
 // if missing.
-func openDB(c *cli.Context) (*store.DB, error) {
-	return openDBWith(c, store.Options{})
+func openDB(c *cli.Context) (*sqlite.DB, error) {
+	return openDBWith(c, sqlite.Options{})
 }
 
 // openExistingDB opens the database for a command that only reads: a
 // missing file is an error (exit 1), not a new empty database at a
 // mistyped path.
-func openExistingDB(c *cli.Context) (*store.DB, error) {
-	db, err := openDBWith(c, store.Options{MustExist: true})
+func openExistingDB(c *cli.Context) (*sqlite.DB, error) {
+	db, err := openDBWith(c, sqlite.Options{MustExist: true})
 	if errors.Is(err, jobs.ErrNotFound) {
 		return nil, fmt.Errorf("%w (run jobrun exec first, or name one with --db)", err)
 	}
@@ -54,7 +54,7 @@ func openExistingDB(c *cli.Context) (*store.DB, error) {
 	return db, nil
 }
 
-func openDBWith(c *cli.Context, opts store.Options) (*store.DB, error) {
+func openDBWith(c *cli.Context, opts sqlite.Options) (*sqlite.DB, error) {
 	path := c.String("db")
 	if path == "" {
 		var err error
@@ -62,5 +62,5 @@ func openDBWith(c *cli.Context, opts store.Options) (*store.DB, error) {
 			return nil, err
 		}
 	}
-	return store.Open(c.Context, path, opts)
+	return sqlite.Open(c.Context, path, opts)
 }

@@ -49,6 +49,15 @@ func startServeAt(t *testing.T, db, addr string, args ...string) *proc {
 	return p
 }
 
+// serveDB serves db with jobrun serve on a free loopback port and returns
+// its base URL: how a finished job of jobrun exec is looked at.
+func serveDB(t *testing.T, db string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	startServeAt(t, db, addr)
+	return "http://" + addr
+}
+
 // agentEnv gives this test's jobrun processes a spool folder of their own
 // and returns it.
 func agentEnv(t *testing.T) string {

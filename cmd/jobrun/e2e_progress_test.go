@@ -85,8 +85,10 @@ func TestExecPTYProgress(t *testing.T) {
 		t.Errorf("last progress %v, want 100", last)
 	}
 
-	// The job's JSON has the final progress.
-	resp, err := http.Get(base + "/api/jobs/1")
+	// The job's JSON has the final progress (exec has exited: serve the
+	// database).
+	p.wait(t)
+	resp, err := http.Get(serveDB(t, db) + "/api/jobs/1")
 	if err != nil {
 		t.Fatal(err)
 	}

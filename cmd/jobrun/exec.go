@@ -18,6 +18,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/access"
 	"github.com/jobrun/jobrun/stream/api"
@@ -38,7 +39,7 @@ func execCommand(io stdio) *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not echo the command's output"},
 			&cli.StringFlag{Name: "stdin", Value: "inherit", Usage: "`inherit` jobrun's stdin, or null"},
 			&cli.DurationFlag{Name: "kill-after", Value: 10 * time.Second, Usage: "after forwarding a signal, SIGKILL the job this much later"},
-			&cli.DurationFlag{Name: "linger", Value: 5 * time.Second, Usage: "keep serving this long after the job ends"},
+			&cli.DurationFlag{Name: "linger", Value: 5 * time.Second, Usage: "after the job ends, wait up to this long for a viewer that is reconnecting or whose page is loading (viewers still receiving the end are always waited for; with none, exec exits at once)"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "find progress in the output: `auto` (also heuristics such as \"45%\"), explicit (::progress lines and machine-readable dialects only) or off"},
 			&cli.StringFlag{Name: "progress-regex", Usage: "a regular expression `RE` with a named group percent, or current and total (and optionally message), tried first on every line"},
 			&cli.BoolFlag{Name: "pty", Usage: "run the command on a pseudo-terminal (one output stream, tty), so that tools draw their progress bars"},
@@ -124,7 +125,7 @@ func runStandalone(c *cli.Context, io stdio, x execJob) error {
 	if err != nil {
 		return err
 	}
-	hub := stream.NewHub(db, stream.HubOptions{})
+	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})
 	defer hub.Close()
 
 	fg, err := x.startForeground(c, x.runner(c, io, db, hub, logger), x.spec(""))
@@ -137,7 +138,7 @@ func runStandalone(c *cli.Context, io stdio, x execJob) error {
 	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d%s", job.ID, ln.Addr(), job.ID, x.pty.eol)
 
 	res := fg.wait(nil, nil)
-	page.linger(job.ID, fg.run.Job().LastSeq, c.Duration("linger"), fg.sigs)
+	page.linger(fg.run.Job(), c.Duration("linger"), fg.sigs)
 	page.shutdown()
 	return exitWith(res.ExitCode)
 }
@@ -151,7 +152,7 @@ type page struct {
 }
 
 // startPage serves the job's page and API on ln.
-func startPage(ln net.Listener, db *store.DB, hub *stream.Hub, r *jobs.Run, heartbeat time.Duration, logger *slog.Logger) *page {
+func startPage(ln net.Listener, db *sqlite.DB, hub *stream.Hub, r *jobs.Run, heartbeat time.Duration, logger *slog.Logger) *page {
 	id := r.Job().ID
 	srv := &api.Server{
 		Hub:       hub,
@@ -183,16 +184,22 @@ func startPage(ln net.Listener, db *store.DB, hub *stream.Hub, r *jobs.Run, hear
 	return p
 }
 
-// linger lets connected viewers receive the job's last event, and waits
-// for viewers that are reconnecting right now, or less if jobrun is asked
-// to stop.
-func (p *page) linger(id jobs.ID, last jobs.Seq, d time.Duration, sigs <-chan os.Signal) {
-	if last > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = p.api.Hub.WaitDelivered(ctx, id, last)
-		cancel()
-	}
-	lingerServe(d, sigs)
+// linger waits, after the job's end, only while some viewer still needs
+// this process (api.Server.WaitViewers): open streams until they are sent
+// the exit event, polls about to ask again, and, up to d, pages just
+// loaded and streams just dropped. A signal stops the wait. Nobody
+// watching: no wait at all.
+func (p *page) linger(j jobs.Job, d time.Duration, sigs <-chan os.Signal) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	p.api.WaitViewers(ctx, j, d)
 }
 
 // shutdown closes the streams first (Shutdown leaves WebSockets alone and
@@ -204,19 +211,6 @@ func (p *page) shutdown() {
 	cancel()
 	if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		p.logger.Warn("http server", "err", err)
-	}
-}
-
-// lingerServe waits d, or less if jobrun is asked to stop.
-func lingerServe(d time.Duration, sigs <-chan os.Signal) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-sigs:
 	}
 }
 
@@ -256,12 +250,12 @@ func listen(c *cli.Context) (net.Listener, error) {
 func routes(apiSrv *api.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
-	mux.Handle("/", ui.Handler())
+	mux.Handle("/", apiSrv.Pages(ui.Handler())) // a page loaded is a viewer coming
 	return mux
 }
 
 // storeAdapter gives api.Server the job listing in its own terms.
-type storeAdapter struct{ *store.DB }
+type storeAdapter struct{ *sqlite.DB }
 
 // Jobs lists jobs for GET /api/jobs.
 func (a storeAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {

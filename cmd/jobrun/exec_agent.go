@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream/ingest"
 )
 
@@ -26,7 +26,7 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 	}
 	dir := spoolDir(root, server)
 	uid := jobs.NewUID()
-	sp, err := store.CreateSpool(c.Context, dir, uid, store.Options{})
+	sp, err := sqlite.CreateSpool(c.Context, dir, uid, sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
@@ -132,7 +132,7 @@ func flush(c *cli.Context, ag *ingest.Agent, fg *foreground, last jobs.Seq, welc
 
 // reportDelivery settles the spool after a delivery that ended with ferr
 // and says what became of the job.
-func reportDelivery(io stdio, sp *store.Spool, server string, uid jobs.UID, job jobs.Job, ferr error, acked jobs.Seq, timeout time.Duration) {
+func reportDelivery(io stdio, sp *sqlite.Spool, server string, uid jobs.UID, job jobs.Job, ferr error, acked jobs.Seq, timeout time.Duration) {
 	say := func(format string, a ...any) {
 		fmt.Fprintf(io.err, "jobrun: job %s: "+format+"\n", append([]any{uid}, a...)...)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 )
 
@@ -103,7 +103,7 @@ func runLogs(c *cli.Context, sio stdio) error {
 // followLocal follows a job in the local database until its exit event,
 // noticing other processes' writes by polling (the Hub's poller), and
 // exits with the job's exit status.
-func followLocal(ctx context.Context, db *store.DB, job jobs.Job, after jobs.Seq, w *eventWriter) error {
+func followLocal(ctx context.Context, db *sqlite.DB, job jobs.Job, after jobs.Seq, w *eventWriter) error {
 	hub := stream.NewHub(db, stream.HubOptions{})
 	defer hub.Close()
 	// A runner killed with SIGKILL never writes its exit event; notice it

@@ -11,14 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/ingest"
 )
 
 // This file is the one place that knows Prometheus: stream counts through
 // api.Metrics and ingest.Metrics and the store reports commits through
-// store.Options.OnCommit; serverMetrics turns both, and the database's
+// sqlite.Options.OnCommit; serverMetrics turns both, and the database's
 // Stats read at each scrape, into metrics on a registry of its own (not
 // the global default), served at GET /metrics.
 
@@ -92,12 +92,12 @@ func (m *serverMetrics) Ingested(n int, bytes int64, lag time.Duration) {
 	m.lag.Observe(lag.Seconds())
 }
 
-// observeCommit is store.Options.OnCommit.
+// observeCommit is sqlite.Options.OnCommit.
 func (m *serverMetrics) observeCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
 
 // watchStore adds the database's state, read at each scrape: jobs by
 // status and the bytes stored.
-func (m *serverMetrics) watchStore(db *store.DB, logger *slog.Logger) {
+func (m *serverMetrics) watchStore(db *sqlite.DB, logger *slog.Logger) {
 	m.reg.MustRegister(&storeCollector{db: db, logger: logger})
 }
 
@@ -111,7 +111,7 @@ func (m *serverMetrics) handler(logger *slog.Logger) http.Handler {
 
 // storeCollector reads store.Stats at each scrape.
 type storeCollector struct {
-	db     *store.DB
+	db     *sqlite.DB
 	logger *slog.Logger
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 func pushCommand(io stdio) *cli.Command {
@@ -70,7 +70,7 @@ func runPush(c *cli.Context, io stdio) error {
 	var delivered, pending, refused int
 	for _, server := range servers {
 		dir := spoolDir(root, server)
-		uids, err := store.Spools(dir)
+		uids, err := sqlite.Spools(dir)
 		if err != nil {
 			return fmt.Errorf("push: %v", err)
 		}

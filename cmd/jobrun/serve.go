@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/ingest"
@@ -50,7 +50,7 @@ func runServe(c *cli.Context, io stdio) error {
 	}
 	defer ln.Close()
 	ln = cfg.sec.listener(ln)
-	db, err := openDBWith(c, store.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger,
+	db, err := openDBWith(c, sqlite.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger,
 		OnCommit: metrics.observeCommit})
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func serveFlags(c *cli.Context, io stdio) (serveConfig, error) {
 // serveHandlers builds the API and the ingest endpoint. Agents (exec
 // --server) report their jobs at /api/ingest; a cancel reaches them over
 // that connection.
-func serveHandlers(c *cli.Context, cfg serveConfig, db *store.DB, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
+func serveHandlers(c *cli.Context, cfg serveConfig, db *sqlite.DB, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
 	ingestSrv := &ingest.Server{Store: db, Hub: hub, Heartbeat: cfg.heartbeat,
 		AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger, Metrics: metrics}
 	apiSrv := &api.Server{
@@ -157,7 +157,7 @@ func serveHandlers(c *cli.Context, cfg serveConfig, db *store.DB, hub *stream.Hu
 // func is called (which waits for it): jobs of local `jobrun exec`
 // processes that died become lost, so their viewers see them end; agents
 // silent for --lost-after end their jobs as lost; --retain prunes.
-func startHousekeeping(c *cli.Context, db *store.DB, hub *stream.Hub, logger *slog.Logger) (stop func()) {
+func startHousekeeping(c *cli.Context, db *sqlite.DB, hub *stream.Hub, logger *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(c.Context)
 	var wg sync.WaitGroup
 	wg.Go(func() { expireAgents(ctx, db, hub, c.Duration("lost-after"), logger) })
@@ -170,7 +170,7 @@ func startHousekeeping(c *cli.Context, db *store.DB, hub *stream.Hub, logger *sl
 }
 
 // recoverLost ends, every 5 s, the jobs whose runner died, until ctx ends.
-func recoverLost(ctx context.Context, db *store.DB, hub *stream.Hub, logger *slog.Logger) {
+func recoverLost(ctx context.Context, db *sqlite.DB, hub *stream.Hub, logger *slog.Logger) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/ingest"
 )
@@ -56,12 +57,12 @@ type spoolResult struct {
 // deliverSpool delivers the pending spool of job uid in dir to server,
 // waiting at most timeout (0: until ctx ends), and removes it once the
 // server has acknowledged all of it. Opening a spool whose exec died ends
-// its job as lost first (store.Open's RecoverLost), so the server learns
+// its job as lost first (sqlite.Open's RecoverLost), so the server learns
 // how it ended.
 func deliverSpool(ctx context.Context, server string, hc *http.Client, dir string, uid jobs.UID, timeout time.Duration, logger *slog.Logger) (spoolResult, error) {
-	sp, err := store.OpenSpool(ctx, dir, uid, store.Options{})
+	sp, err := sqlite.OpenSpool(ctx, dir, uid, sqlite.Options{})
 	switch {
-	case errors.Is(err, store.ErrSpoolBusy):
+	case errors.Is(err, sqlite.ErrSpoolBusy):
 		return spoolResult{outcome: spoolBusy}, err
 	case errors.Is(err, fs.ErrNotExist):
 		return spoolResult{outcome: spoolDelivered}, nil // delivered by someone else meanwhile
@@ -109,7 +110,7 @@ func deliverSpool(ctx context.Context, server string, hc *http.Client, dir strin
 // anything else (a timeout, a refused token, an end not stored) is kept
 // for jobrun push. It returns the outcome, where the spool is now, and
 // the error of removing or shelving it.
-func settleSpool(sp *store.Spool, delivery error, complete bool) (spoolOutcome, string, error) {
+func settleSpool(sp *sqlite.Spool, delivery error, complete bool) (spoolOutcome, string, error) {
 	var ce *stream.CloseError
 	switch {
 	case delivery == nil && complete:
@@ -135,7 +136,7 @@ func isHTTPRefusal(err error) bool {
 // other than except's, until they are done or ctx ends. exec runs it in
 // the background; what it cannot deliver stays for later.
 func pushPending(ctx context.Context, server string, hc *http.Client, dir string, except jobs.UID, logger *slog.Logger) {
-	uids, err := store.Spools(dir)
+	uids, err := sqlite.Spools(dir)
 	if err != nil {
 		logger.Debug("list pending spools", "err", err)
 		return

@@ -18,7 +18,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/jobs/progress"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/streamtest"
@@ -565,7 +565,7 @@ func TestTransportsAgree(t *testing.T) {
 }
 
 // bar commits a job that redraws a \r bar n times, prints "done" and ends.
-func bar(t *testing.T, db *store.DB, hub *stream.Hub, n int) jobs.Job {
+func bar(t *testing.T, db *sqlite.DB, hub *stream.Hub, n int) jobs.Job {
 	t.Helper()
 	j := streamtest.NewJob(t, db)
 	now := time.Now()

@@ -24,6 +24,10 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, q eventsQ
 	if !ok {
 		return
 	}
+	// A poller is a viewer until an answer holds the exit event.
+	s.viewers.beginPoll(j.ID)
+	gotExit := false
+	defer func() { s.viewers.endPoll(j.ID, gotExit) }()
 	if q.after < j.LastSeq {
 		// Stored already: a range read.
 		evs, last, err := s.readRange(r.Context(), j, q)
@@ -31,6 +35,7 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, q eventsQ
 			s.writeError(w, r, err)
 			return
 		}
+		gotExit = hasExit(evs)
 		writeEvents(w, evs, last)
 		return
 	}
@@ -69,5 +74,11 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, q eventsQ
 	if len(evs) > 0 {
 		last = max(last, evs[len(evs)-1].Seq)
 	}
+	gotExit = hasExit(evs)
 	writeEvents(w, evs, last)
+}
+
+// hasExit reports whether evs hold the exit event.
+func hasExit(evs []jobs.Event) bool {
+	return len(evs) > 0 && evs[len(evs)-1].Type == jobs.TypeExit
 }

@@ -10,7 +10,7 @@ import (
 
 // RangeReader is what range reads need beyond stream.History: the pages a log
 // viewer asks for when it opens at the end, scrolls up or jumps to a line.
-// *store.DB satisfies it.
+// *sqlite.DB satisfies it.
 type RangeReader interface {
 	// Tail returns the last n events of job id, in seq order.
 	Tail(ctx context.Context, id jobs.ID, n int) ([]jobs.Event, error)

@@ -14,7 +14,7 @@ import (
 )
 
 // Remover deletes finished jobs and their events, for DELETE
-// /api/jobs/{ref} and POST /api/prune. cmd/jobrun adapts *store.DB to it.
+// /api/jobs/{ref} and POST /api/prune. cmd/jobrun adapts *sqlite.DB to it.
 type Remover interface {
 	// RemoveJob deletes the finished job ref names and returns it. A job
 	// still running is an error wrapping jobs.ErrConflict (409).

@@ -12,13 +12,14 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
-// remover adapts *store.DB to api.Remover, as cmd/jobrun does.
-type remover struct{ db *store.DB }
+// remover adapts *sqlite.DB to api.Remover, as cmd/jobrun does.
+type remover struct{ db *sqlite.DB }
 
 func (r remover) RemoveJob(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	return r.db.RemoveJob(ctx, ref, store.RemoveOptions{})

@@ -33,7 +33,7 @@ type Info struct {
 
 // JobLister lists jobs for GET /api/jobs: at most limit (1..1000), newest
 // first, with id < before when before is not 0. cmd/jobrun adapts
-// *store.DB to it.
+// *sqlite.DB to it.
 type JobLister interface {
 	Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error)
 }
@@ -66,7 +66,7 @@ type Server struct {
 	Cancel func(ctx context.Context, id jobs.ID) error
 	// Info is served at GET /api/info.
 	Info Info
-	// Logger receives internal errors. Default slog.Default().
+	// Logger receives internal errors. nil discards them.
 	Logger *slog.Logger
 	// Heartbeat is how long a stream may send nothing before an empty
 	// array "[]" is sent, and the interval of protocol pings. Default 20 s.
@@ -98,6 +98,8 @@ type Server struct {
 	muxOnce sync.Once
 	mux     *http.ServeMux
 
+	viewers viewerSet // what each job's viewers need of this process (viewers.go)
+
 	mu     sync.Mutex
 	open   map[shutdowner]struct{} // open streams and the dashboard feed
 	feed   *jobsFeed               // nil while nobody watches the dashboard
@@ -105,11 +107,15 @@ type Server struct {
 	wg     sync.WaitGroup
 }
 
+// discard is the logger of a nil Logger field: nothing here logs to a
+// global.
+var discard = slog.New(slog.DiscardHandler)
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
 	}
-	return slog.Default()
+	return discard
 }
 
 func (s *Server) dashboardInterval() time.Duration {

@@ -239,3 +239,47 @@ func TestFollowResumesAfterTooSlow(t *testing.T) {
 		t.Fatalf("follow: %v, last seq %d", err, check.Last)
 	}
 }
+
+// steadyConn reads about 250 KB/s: a viewer on a slow link, reading
+// steadily.
+type steadyConn struct{ net.Conn }
+
+func (c steadyConn) Read(p []byte) (int, error) {
+	time.Sleep(4 * time.Millisecond)
+	return c.Conn.Read(p[:min(len(p), 1<<10)])
+}
+
+// TestSteadySlowViewerIsNotCut: a viewer that takes a message more slowly
+// than the write timeout, but steadily, is not a stalled one: its writes
+// progress, and its pong, queued behind the data, comes late. It gets
+// everything and the normal close, never 4429.
+func TestSteadySlowViewerIsNotCut(t *testing.T) {
+	ctx := streamtest.Ctx(t)
+	sn, ts, logs, publish := slowSetup(t)
+	last := publish()
+	// Pings every 100 ms, answered only after the data before them.
+	ts.Config.Handler.(*api.Server).Heartbeat = 100 * time.Millisecond
+	steady := sn.client()
+	dial := steady.Transport.(*http.Transport).DialContext
+	steady.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return steadyConn{c}, nil
+	}
+	c, _, err := websocket.Dial(ctx, streamtest.WSURL(ts.URL, "/api/jobs/1/stream"), &websocket.DialOptions{HTTPClient: steady})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(64 << 20)
+	var check streamtest.SeqChecker
+	err = readUntilClosed(ctx, c, &check)
+	if code := websocket.CloseStatus(err); code != websocket.StatusNormalClosure || check.Last != last {
+		t.Fatalf("steady slow viewer ended with %v at seq %d, want 1000 after seq %d; server log:\n%s", err, check.Last, last, logs)
+	}
+	if logs.HasLine("viewer too slow") {
+		t.Error("the steady viewer was taken for a stalled one")
+	}
+}

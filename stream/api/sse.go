@@ -34,6 +34,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 	}
 	defer done()
 	defer s.viewer(TransportSSE, q.after > 0)()
+	v := s.viewers.openStream(j.ID)
+	defer s.viewers.closeStream(v)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cut := func() { cancel() }
+	v.cut.Store(&cut)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -42,7 +48,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set(headerLastSeq, strconv.FormatInt(int64(j.LastSeq), 10))
 	w.WriteHeader(http.StatusOK)
-	es := eventStream{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout()}
+	es := eventStream{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout(), view: v}
 	if err := es.write(nil); err != nil {
 		return
 	}
@@ -61,7 +67,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 			buf = appendSSE(buf[:0], b.Events)
 			exit := b.HasExit
 			b.Recycle()
-			if err := es.write(buf); err != nil || exit {
+			err := es.write(buf)
+			if err == nil && exit {
+				v.exit.Store(true)
+			}
+			if err != nil || exit {
 				s.droppedSSE(ctx, err)
 				return
 			}
@@ -106,23 +116,42 @@ func appendSSE(b []byte, evs []jobs.Event) []byte {
 	return b
 }
 
-// eventStream writes an event stream with a deadline on each write, so a
-// client that stops reading is dropped instead of holding the handler.
+// eventStream writes an event stream with a deadline on its progress, so
+// a client that stops reading is dropped instead of holding the handler,
+// while one that reads slowly is not: p goes out progressChunk at a time,
+// each within the timeout.
 type eventStream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	view    *viewer // records the progress; nil: none
 }
 
-// write writes p and flushes it within the timeout.
+// write writes p and flushes it.
 func (es *eventStream) write(p []byte) error {
-	if err := es.rc.SetWriteDeadline(time.Now().Add(es.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+	if es.view != nil {
+		es.view.beginWrite()
+		defer es.view.endWrite()
 	}
-	if len(p) > 0 {
-		if _, err := es.w.Write(p); err != nil {
+	for first := true; first || len(p) > 0; first = false {
+		if err := es.rc.SetWriteDeadline(time.Now().Add(es.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
+		n := min(len(p), progressChunk)
+		if n > 0 {
+			if _, err := es.w.Write(p[:n]); err != nil {
+				return err
+			}
+			p = p[n:]
+		}
+		if len(p) == 0 {
+			if err := es.rc.Flush(); err != nil {
+				return err
+			}
+		}
+		if es.view != nil {
+			es.view.wrote()
+		}
 	}
-	return es.rc.Flush()
+	return nil
 }

@@ -60,11 +60,19 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, err error, trans
 // serveStream serves GET /api/jobs/{ref}/stream?after=SEQ[&collapse=1].
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	j, after, collapse, err := s.streamRequest(r)
-	wc := s.accept(w, r, err, TransportWS)
+	v := &viewer{} // write progress only, until the stream is a viewer of its job
+	if err == nil && stream.IsUpgrade(r) && !(j.Status.Final() && after >= j.LastSeq) {
+		v = s.viewers.openStream(j.ID)
+		defer s.viewers.closeStream(v)
+	}
+	wc := s.accept(progressWriter{w, v}, r, err, TransportWS)
 	if wc == nil {
 		return
 	}
 	defer s.unregister(wc)
+	wc.view = v
+	cut := func() { wc.tooSlow("no write progress while exec waits to exit") }
+	v.cut.Store(&cut)
 	wc.access = access.GrantOf(r.Context())
 	defer s.viewer(TransportWS, after > 0)()
 	if j.Status.Final() && after >= j.LastSeq {
@@ -141,6 +149,9 @@ type wsConn struct {
 	access  access.Grant // what the viewer may do (cancel needs full)
 	// transport is TransportWS or TransportDashboard, for Metrics.
 	transport string
+	// view measures the progress of writes (and, for a job stream, what
+	// it was sent: viewers.go).
+	view *viewer
 
 	// onMessage answers one client message (nil: no answer).
 	onMessage func(clientMessage) []byte
@@ -153,7 +164,7 @@ type wsConn struct {
 // register tracks c for Close; nil when the server is closed.
 func (s *Server) register(c *websocket.Conn, remote string) *wsConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, remote: remote}
+	wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, remote: remote, view: &viewer{}}
 	if !s.track(wc) {
 		cancel()
 		return nil
@@ -181,16 +192,45 @@ func (wc *wsConn) close(code websocket.StatusCode, why string) {
 	})
 }
 
-// write sends one message. A write that does not finish within
-// WriteTimeout closes the stream with 4429; the close frame still reaches a
-// viewer that resumes reading within the library's close timeout (5 s),
-// after which the connection is torn down.
+// write sends one message. A write that makes no progress for
+// WriteTimeout (the viewer takes no bytes: viewers.go) closes the stream
+// with 4429; the close frame still reaches a viewer that resumes reading
+// within the library's close timeout (5 s), after which the connection is
+// torn down. A viewer far behind but reading is never cut.
 func (wc *wsConn) write(p []byte) error {
 	if wc.closing.Load() {
 		return net.ErrClosed // let the close frame have the connection
 	}
-	t := time.AfterFunc(wc.s.writeTimeout(), func() { wc.tooSlow("write timed out") })
-	defer t.Stop()
+	v := wc.view
+	v.beginWrite()
+	defer v.endWrite()
+	timeout := wc.s.writeTimeout()
+	var (
+		mu   sync.Mutex
+		done bool
+		t    *time.Timer
+	)
+	watch := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		if idle := v.idleFor(time.Now()); idle < timeout {
+			t.Reset(timeout - idle)
+			return
+		}
+		go wc.tooSlow("write made no progress for " + timeout.String())
+	}
+	mu.Lock()
+	t = time.AfterFunc(timeout, watch)
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		done = true
+		t.Stop()
+		mu.Unlock()
+	}()
 	return wc.c.Write(context.Background(), websocket.MessageText, p)
 }
 
@@ -242,6 +282,9 @@ func (wc *wsConn) run(src source) {
 		}
 		err = wc.write(msg)
 		if b != nil {
+			if err == nil && b.HasExit {
+				wc.view.exit.Store(true)
+			}
 			b.Recycle()
 		}
 		if err != nil {
@@ -330,7 +373,9 @@ func (s *Server) errorNotice(err error, doing string) notice {
 
 // pingLoop sends a protocol ping every Heartbeat. A peer answers only
 // once it has read what was sent before the ping, so one that does not
-// answer within Heartbeat+WriteTimeout is gone or too far behind: 4429.
+// answer within Heartbeat+WriteTimeout is gone or stuck: 4429, unless it
+// took bytes meanwhile (a slow reader far behind, whose pong waits behind
+// the data: it is alive).
 func (wc *wsConn) pingLoop() {
 	defer wc.wg.Done()
 	hb := wc.s.heartbeat()
@@ -342,13 +387,18 @@ func (wc *wsConn) pingLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(wc.ctx, hb+wc.s.writeTimeout())
+		wait := hb + wc.s.writeTimeout()
+		ctx, cancel := context.WithTimeout(wc.ctx, wait)
 		err := wc.c.Ping(ctx)
 		cancel()
 		if err != nil {
-			if wc.ctx.Err() == nil {
-				wc.tooSlow("no answer to ping")
+			if wc.ctx.Err() != nil {
+				return
 			}
+			if time.Since(time.Unix(0, wc.view.progress.Load())) < wait {
+				continue
+			}
+			wc.tooSlow("no answer to ping")
 			return
 		}
 	}

@@ -16,17 +16,18 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/ingest"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
-var _ ingest.Store = (*store.DB)(nil)
+var _ ingest.Store = (*sqlite.DB)(nil)
 
 // ingestServer serves an Ingest over db (with its Hub) on a loopback
 // address.
 type ingestServer struct {
-	db   *store.DB
+	db   *sqlite.DB
 	hub  *stream.Hub
 	in   *ingest.Server
 	srv  *http.Server
@@ -36,7 +37,7 @@ type ingestServer struct {
 
 // startIngest serves db's ingest endpoint on addr ("" for a fresh port),
 // with the Ingest's fields as set by opts, if any.
-func startIngest(t testing.TB, db *store.DB, addr string, opts ...func(*ingest.Server)) *ingestServer {
+func startIngest(t testing.TB, db *sqlite.DB, addr string, opts ...func(*ingest.Server)) *ingestServer {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -294,10 +295,10 @@ func TestIngestLostJobRefused(t *testing.T) {
 }
 
 // spoolJob makes a spool with a running job, as exec --server does.
-func spoolJob(t testing.TB) (*store.Spool, jobs.Job) {
+func spoolJob(t testing.TB) (*sqlite.Spool, jobs.Job) {
 	t.Helper()
 	uid := jobs.NewUID()
-	sp, err := store.CreateSpool(streamtest.Ctx(t), filepath.Join(t.TempDir(), "spool"), uid, store.Options{Host: "agenthost"})
+	sp, err := sqlite.CreateSpool(streamtest.Ctx(t), filepath.Join(t.TempDir(), "spool"), uid, sqlite.Options{Host: "agenthost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +312,7 @@ func spoolJob(t testing.TB) (*store.Spool, jobs.Job) {
 
 // sameLog checks that the server's copy of a job is the spool's, event
 // for event.
-func sameLog(t *testing.T, server *store.DB, sid jobs.ID, spool *store.DB, lid jobs.ID) {
+func sameLog(t *testing.T, server *sqlite.DB, sid jobs.ID, spool *sqlite.DB, lid jobs.ID) {
 	t.Helper()
 	want, err := spool.Events(streamtest.Ctx(t), lid, 0, 1<<20)
 	if err != nil {

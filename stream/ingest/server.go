@@ -18,7 +18,7 @@ import (
 	"github.com/jobrun/jobrun/stream"
 )
 
-// Store is what the ingest endpoint needs from the store. *store.DB
+// Store is what the ingest endpoint needs from the store. *sqlite.DB
 // satisfies it.
 type Store interface {
 	// RegisterJob registers a job reported by an agent, idempotently by

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 )
@@ -29,14 +30,14 @@ func Ctx(t testing.TB) context.Context {
 }
 
 // OpenDB opens a fresh database file in a temp dir.
-func OpenDB(t testing.TB) *store.DB {
+func OpenDB(t testing.TB) *sqlite.DB {
 	t.Helper()
 	return OpenDBAt(t, filepath.Join(t.TempDir(), "jobrun.db"))
 }
 
-func OpenDBAt(t testing.TB, path string) *store.DB {
+func OpenDBAt(t testing.TB, path string) *sqlite.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), path, store.Options{Host: "testhost", Logger: slog.New(slog.DiscardHandler)})
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{Host: "testhost", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open db: %v", err)
 	}
@@ -45,7 +46,7 @@ func OpenDBAt(t testing.TB, path string) *store.DB {
 }
 
 // NewJob creates a running job.
-func NewJob(t testing.TB, db *store.DB) jobs.Job {
+func NewJob(t testing.TB, db *sqlite.DB) jobs.Job {
 	t.Helper()
 	j := jobs.Job{Name: "test", Command: []string{"test"}, Cwd: "/"}
 	if err := db.CreateJob(context.Background(), &j); err != nil {
@@ -89,7 +90,7 @@ func ExitEvent(seq jobs.Seq) jobs.Event {
 
 // Commit appends evs to the store and then publishes them, as the runner
 // does.
-func Commit(t testing.TB, db *store.DB, h *stream.Hub, id jobs.ID, evs []jobs.Event) {
+func Commit(t testing.TB, db *sqlite.DB, h *stream.Hub, id jobs.ID, evs []jobs.Event) {
 	t.Helper()
 	if err := db.AppendEvents(context.Background(), id, evs); err != nil {
 		t.Errorf("append: %v", err)
@@ -151,7 +152,7 @@ func (l *LogBuffer) HasLine(subs ...string) bool {
 
 // StoreAdapter gives api.Server the job listing in its terms, as
 // cmd/jobrun does.
-type StoreAdapter struct{ *store.DB }
+type StoreAdapter struct{ *sqlite.DB }
 
 // Jobs lists jobs as cmd/jobrun's adapter does.
 func (a StoreAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
@@ -161,7 +162,7 @@ func (a StoreAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jo
 var _ api.Store = StoreAdapter{}
 
 // NewServer returns a Server over db and hub, wired as cmd/jobrun does.
-func NewServer(db *store.DB, hub *stream.Hub) *api.Server {
+func NewServer(db *sqlite.DB, hub *stream.Hub) *api.Server {
 	return &api.Server{
 		Hub:    hub,
 		Store:  StoreAdapter{db},
@@ -208,4 +209,11 @@ func (c *Canceler) Calls() []jobs.ID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]jobs.ID(nil), c.ids...)
+}
+
+// String returns what was logged.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -22,6 +22,7 @@ let view = null;
 let stream = null;
 let heartbeatMs = 20000;
 let canChange = true; // the access is full: Cancel is offered
+let role = ''; // "exec" or "serve": who serves this page
 let refreshTimer = 0;
 let storage = null;
 try { storage = localStorage; } catch { /* storage disabled */ }
@@ -176,9 +177,22 @@ function onState(s) {
   } else if (s.state === 'gone') {
     banner.textContent = 'This job no longer exists.';
     banner.hidden = false;
+  } else if (s.state === 'ended' && role === 'exec') {
+    // jobrun exec serves its job only while it runs: it has exited, or
+    // is about to. The page keeps what it has; the rest is in the database.
+    banner.textContent = `The job has ended, and the jobrun exec that ran it has stopped serving this page. ` +
+      `Its whole log is in the database: jobrun logs ${ref}, or open it in jobrun serve.`;
+    banner.className = 'banner note';
+    banner.hidden = false;
+    return finishState(s);
   } else {
     banner.hidden = true;
   }
+  banner.className = 'banner';
+  finishState(s);
+}
+
+function finishState(s) {
   if (s.state === 'ended' && job && isLive(job.status)) refreshJobSoon();
 }
 
@@ -334,6 +348,7 @@ async function main() {
     const info = await getJSON('/api/info');
     if (info.heartbeat_seconds > 0) heartbeatMs = info.heartbeat_seconds * 1000;
     if (info.access && info.access !== 'full') canChange = false; // read-only: no Cancel
+    role = info.role || '';
   } catch (e) {
     if (e.status === 401) return toLogin();
   }

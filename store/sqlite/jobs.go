@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 // micros is how times are stored: unix microseconds, UTC when read back.
@@ -146,17 +147,8 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	return j, nil
 }
 
-// JobsQuery selects a page of jobs, newest first.
-type JobsQuery struct {
-	// Limit is the page size: 0 means 100; at most 1000.
-	Limit int
-	// Before, when not 0, returns only jobs with a smaller ID (the next
-	// page after a page ending at Before).
-	Before jobs.ID
-}
-
 // Jobs returns a page of jobs, newest (highest ID) first.
-func (db *DB) Jobs(ctx context.Context, q JobsQuery) ([]jobs.Job, error) {
+func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
 	switch {
 	case q.Limit < 0 || q.Before < 0:
 		return nil, fmt.Errorf("list jobs: limit %d, before %d: %w", q.Limit, q.Before, jobs.ErrInvalid)

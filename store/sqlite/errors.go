@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jobrun/jobrun/jobs"
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/jobrun/jobrun/jobs"
 )
 
 // translate is the one place where driver errors become errors that say

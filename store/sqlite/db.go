@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jobrun/jobrun/jobs"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 var _ jobs.Store = (*DB)(nil)
@@ -35,7 +37,7 @@ type Options struct {
 	MustExist bool
 	// AgentTimeout is how long the agent of a running job reported by an
 	// agent may be silent before the job reads as unreachable (see
-	// ingest.go). Default: DefaultAgentTimeout (60s).
+	// ingest.go). Default: store.DefaultAgentTimeout (60s).
 	AgentTimeout time.Duration
 	// OnCommit, when set, is called after every write transaction that
 	// committed, with how long it took from BEGIN IMMEDIATE (including the
@@ -80,7 +82,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.AgentTimeout <= 0 {
-		opts.AgentTimeout = DefaultAgentTimeout
+		opts.AgentTimeout = store.DefaultAgentTimeout
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // bigLines returns n line events of size bytes each from seq first, so
@@ -27,7 +28,7 @@ func bigLines(first jobs.Seq, n, size int) []jobs.Event {
 
 // finishedJob creates a job with n lines of size bytes, ended with exit
 // code 0 at finished.
-func finishedJob(t *testing.T, db *store.DB, n, size int, finished time.Time) jobs.Job {
+func finishedJob(t *testing.T, db *sqlite.DB, n, size int, finished time.Time) jobs.Job {
 	t.Helper()
 	j := createJob(t, db)
 	for first := 1; first <= n; first += 1000 {
@@ -204,7 +205,7 @@ func TestPruneSweepsInterruptedRemove(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var commits atomic.Int64
 	var armed atomic.Bool
-	db, err := store.Open(testCtx(t), path, store.Options{Host: testHost, OnCommit: func(time.Duration) {
+	db, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost, OnCommit: func(time.Duration) {
 		if armed.Load() && commits.Add(1) == 2 {
 			cancel() // after the row and one batch of events
 		}
@@ -249,7 +250,7 @@ func TestReclaimAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	if before.Jobs[jobs.StatusSucceeded] != 1 || before.Jobs[jobs.StatusRunning] != 1 || before.Bytes < 5<<20 {
-		t.Errorf("Stats = %+v, want 1 succeeded, 1 running, at least 5 MiB", before)
+		t.Errorf("store.Stats = %+v, want 1 succeeded, 1 running, at least 5 MiB", before)
 	}
 	if _, err := db.RemoveJob(ctx, jobs.Ref{ID: gone.ID}, store.RemoveOptions{}); err != nil {
 		t.Fatal(err)
@@ -286,7 +287,7 @@ func TestVacuumConvertsOldDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(store.MigrationSQL(1)); err != nil {
+	if _, err := raw.Exec(sqlite.MigrationSQL(1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.Exec("PRAGMA user_version = 1"); err != nil {

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 // Jobs reported by agents. An agent (jobrun exec --server) runs a job on
@@ -30,9 +31,6 @@ const (
 	maxPathBytes    = 4 << 10
 	maxHostBytes    = 255
 )
-
-// DefaultAgentTimeout is Options.AgentTimeout's default.
-const DefaultAgentTimeout = 60 * time.Second
 
 // RegisterJob registers a job that an agent reports, keyed by its uid. The
 // first call inserts it as running; a later call with the same uid (a
@@ -141,7 +139,7 @@ func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([
 	if len(evs) == 0 {
 		return nil, 0, fmt.Errorf("ingest into job %d: empty batch: %w", id, jobs.ErrInvalid)
 	}
-	if err := validate(evs); err != nil {
+	if err := store.Validate(evs); err != nil {
 		return nil, 0, fmt.Errorf("ingest into job %d: %w", id, err)
 	}
 	for i := range evs {
@@ -240,7 +238,7 @@ func compareStored(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs
 		return err
 	}
 	if len(stored) != n {
-		return fmt.Errorf("%w: job %d holds %d of seq %d..%d", errCorrupt, id, len(stored), first, first+jobs.Seq(n)-1)
+		return fmt.Errorf("%w: job %d holds %d of seq %d..%d", store.ErrCorrupt, id, len(stored), first, first+jobs.Seq(n)-1)
 	}
 	var a, b []byte
 	for i := range evs {
@@ -272,19 +270,12 @@ func (db *DB) TouchAgent(ctx context.Context, id jobs.ID) error {
 	return nil
 }
 
-// Expired is a job that ExpireAgents ended as lost, with the exit event it
-// appended, for the caller to publish.
-type Expired struct {
-	ID   jobs.ID
-	Exit jobs.Event
-}
-
 // ExpireAgents ends every running agent job whose agent was last heard
 // before cutoff: it appends the final exit event with status lost (exit
 // code null) at last_seq+1, the one event of an agent job that the server
 // writes itself. last_heard is read again inside each write transaction,
 // so an agent that returned in the meantime keeps its job.
-func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]Expired, error) {
+func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]store.Expired, error) {
 	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM jobs
 		WHERE status = ? AND agent = 1 AND (last_heard IS NULL OR last_heard < ?)`,
 		jobs.StatusRunning, micros(cutoff))
@@ -304,7 +295,7 @@ func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]Expired, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("expire agent jobs: %w", db.translate(err))
 	}
-	var out []Expired
+	var out []store.Expired
 	for _, id := range ids {
 		var ev *jobs.Event
 		err := db.writeTx(ctx, func(tx *sql.Tx) error {
@@ -334,7 +325,7 @@ func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]Expired, er
 		}
 		if ev != nil {
 			db.opts.Logger.Warn("agent silent too long; job marked lost", "job", id, "seq", ev.Seq)
-			out = append(out, Expired{ID: id, Exit: *ev})
+			out = append(out, store.Expired{ID: id, Exit: *ev})
 		}
 	}
 	return out, nil

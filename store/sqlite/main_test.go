@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // testHost is the Options.Host of every DB in these tests, so RecoverLost
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 func runChild(path string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := store.Open(ctx, path, store.Options{Host: testHost})
+	db, err := sqlite.Open(ctx, path, sqlite.Options{Host: testHost})
 	if err != nil {
 		return err
 	}
@@ -68,14 +68,14 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // openDB opens (creating) a database file in a fresh temp dir.
-func openDB(t testing.TB) *store.DB {
+func openDB(t testing.TB) *sqlite.DB {
 	t.Helper()
 	return openPath(t, filepath.Join(t.TempDir(), "jobrun.db"))
 }
 
-func openPath(t testing.TB, path string) *store.DB {
+func openPath(t testing.TB, path string) *sqlite.DB {
 	t.Helper()
-	db, err := store.Open(testCtx(t), path, store.Options{Host: testHost})
+	db, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
@@ -84,7 +84,7 @@ func openPath(t testing.TB, path string) *store.DB {
 }
 
 // createJob creates a running job.
-func createJob(t testing.TB, db *store.DB) jobs.Job {
+func createJob(t testing.TB, db *sqlite.DB) jobs.Job {
 	t.Helper()
 	j := jobs.Job{Name: "test", Command: []string{"echo", "hi"}, Cwd: "/tmp"}
 	if err := db.CreateJob(testCtx(t), &j); err != nil {
@@ -113,7 +113,7 @@ func exitEvent(seq jobs.Seq, status jobs.Status, code int) jobs.Event {
 	return jobs.Event{Seq: seq, Time: t0.Add(time.Hour), Type: jobs.TypeExit, Status: status, ExitCode: &code}
 }
 
-func appendEvents(t testing.TB, db *store.DB, id jobs.ID, evs []jobs.Event) {
+func appendEvents(t testing.TB, db *sqlite.DB, id jobs.ID, evs []jobs.Event) {
 	t.Helper()
 	if err := db.AppendEvents(testCtx(t), id, evs); err != nil {
 		t.Fatalf("AppendEvents(%d, seq %d..): %v", id, evs[0].Seq, err)
@@ -121,7 +121,7 @@ func appendEvents(t testing.TB, db *store.DB, id jobs.ID, evs []jobs.Event) {
 }
 
 // allEvents reads a job's whole log in pages of size page.
-func allEvents(t testing.TB, db *store.DB, id jobs.ID, page int) []jobs.Event {
+func allEvents(t testing.TB, db *sqlite.DB, id jobs.ID, page int) []jobs.Event {
 	t.Helper()
 	var all []jobs.Event
 	for {

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -9,45 +9,8 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
-
-// validate checks a batch before any database work: contiguous seq, known
-// types, a valid stream and terminator on every line, an exit event only
-// last and only with a final status.
-func validate(evs []jobs.Event) error {
-	for i := range evs {
-		e := &evs[i]
-		if e.Seq != evs[0].Seq+jobs.Seq(i) {
-			return fmt.Errorf("event %d has seq %d, want %d (seq must be contiguous): %w", i, e.Seq, evs[0].Seq+jobs.Seq(i), jobs.ErrInvalid)
-		}
-		if y := e.Time.Year(); y < 1 || y > 9999 {
-			return fmt.Errorf("event seq %d: time %v outside years 1-9999 (the wire format): %w", e.Seq, e.Time, jobs.ErrInvalid)
-		}
-		switch e.Type {
-		case jobs.TypeLine:
-			if streamCode(e.Stream) == 0 {
-				return fmt.Errorf("event seq %d: line with stream %q: %w", e.Seq, e.Stream, jobs.ErrInvalid)
-			}
-			if e.EOL != "" && jobs.EOLCode(e.EOL) == 0 {
-				return fmt.Errorf("event seq %d: line with terminator %q: %w", e.Seq, e.EOL, jobs.ErrInvalid)
-			}
-		case jobs.TypeExit:
-			if i != len(evs)-1 {
-				return fmt.Errorf("event seq %d: exit event is not the last of the batch: %w", e.Seq, jobs.ErrInvalid)
-			}
-			if !e.Status.Final() {
-				return fmt.Errorf("event seq %d: exit with status %q: %w", e.Seq, e.Status, jobs.ErrInvalid)
-			}
-		case jobs.TypeProgress:
-			if p := e.Progress; p == nil || !(p.Percent >= 0 && p.Percent <= 100) {
-				return fmt.Errorf("event seq %d: progress without a percent in 0..100: %w", e.Seq, jobs.ErrInvalid)
-			}
-		default:
-			return fmt.Errorf("event seq %d: unknown type %q: %w", e.Seq, e.Type, jobs.ErrInvalid)
-		}
-	}
-	return nil
-}
 
 // jobState is what a write transaction needs to know about a job.
 type jobState struct {
@@ -76,7 +39,7 @@ func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) er
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := validate(evs); err != nil {
+	if err := store.Validate(evs); err != nil {
 		return fmt.Errorf("append events to job %d: %w", id, err)
 	}
 	var uid jobs.UID
@@ -112,24 +75,24 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs 
 		return err
 	}
 	defer stmt.Close()
-	var c chunkEncoder
+	var c store.ChunkEncoder
 	flush := func() error {
-		_, err := stmt.ExecContext(ctx, id, c.first, c.first+jobs.Seq(c.n)-1, c.firstLine, c.lastLine, c.n, c.body)
+		_, err := stmt.ExecContext(ctx, id, c.First, c.Last(), c.FirstLine, c.LastLine, c.N, c.Body)
 		return err
 	}
 	lastLine := st.lastLine
 	progress := false
-	c.reset(evs[0].Seq)
+	c.Reset(evs[0].Seq)
 	for i := range evs {
 		e := &evs[i]
 		progress = progress || e.Type == jobs.TypeProgress
-		if c.full(e) {
+		if c.Full(e) {
 			if err := flush(); err != nil {
 				return err
 			}
-			c.reset(e.Seq)
+			c.Reset(e.Seq)
 		}
-		if err := c.add(e); err != nil {
+		if err := c.Add(e); err != nil {
 			return err
 		}
 		if e.Type == jobs.TypeLine {
@@ -187,7 +150,7 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 				return err
 			}
 			if evs == nil {
-				evs = make([]jobs.Event, 0, min(limit, maxChunkEvents))
+				evs = make([]jobs.Event, 0, min(limit, store.MaxChunkEvents))
 			}
 			if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
 				return fmt.Errorf("chunk at seq %d: %w", first, err)
@@ -211,10 +174,10 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 // stopping when evs holds limit events. Events are decoded in place, into
 // the slot they end up in.
 func appendDecoded(evs []jobs.Event, body []byte, first jobs.Seq, n int, after jobs.Seq, limit int) ([]jobs.Event, error) {
-	d := newChunkDecoder(body, first)
+	d := store.NewChunkDecoder(body, first)
 	for len(evs) < limit {
 		evs = append(evs, jobs.Event{})
-		err := d.next(&evs[len(evs)-1])
+		err := d.Next(&evs[len(evs)-1])
 		if err != nil || evs[len(evs)-1].Seq <= after {
 			evs = evs[:len(evs)-1]
 		}
@@ -225,8 +188,8 @@ func appendDecoded(evs []jobs.Event, body []byte, first jobs.Seq, n int, after j
 			return evs, err
 		}
 	}
-	if len(evs) < limit && d.seq != first+jobs.Seq(n) {
-		return evs, fmt.Errorf("%w: %d events, the row says %d", errCorrupt, d.seq-first, n)
+	if len(evs) < limit && d.Seq() != first+jobs.Seq(n) {
+		return evs, fmt.Errorf("%w: %d events, the row says %d", store.ErrCorrupt, d.Seq()-first, n)
 	}
 	return evs, nil
 }

@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/jobs/progress"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -181,7 +181,7 @@ func TestAppendRejects(t *testing.T) {
 }
 
 // countChunks counts a job's chunk rows through a connection of its own.
-func countChunks(t testing.TB, db *store.DB, id jobs.ID) int {
+func countChunks(t testing.TB, db *sqlite.DB, id jobs.ID) int {
 	t.Helper()
 	raw := rawDB(t, db.Path())
 	var n int

@@ -1,6 +1,9 @@
-package store
+package sqlite
 
-import "github.com/jobrun/jobrun/jobs"
+import (
+	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
+)
 
 // LatestSchema is the schema version this binary migrates to.
 func LatestSchema() int {
@@ -22,12 +25,12 @@ func MigrationSQL(v int) string {
 
 // ChunkBody encodes evs (seq first, first+1, ...) as one chunk row's body.
 func ChunkBody(first jobs.Seq, evs []jobs.Event) []byte {
-	var c chunkEncoder
-	c.reset(first)
+	var c store.ChunkEncoder
+	c.Reset(first)
 	for i := range evs {
-		if err := c.add(&evs[i]); err != nil {
+		if err := c.Add(&evs[i]); err != nil {
 			panic(err)
 		}
 	}
-	return c.body
+	return c.Body
 }

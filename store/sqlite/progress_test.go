@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // progressAt is a progress event at t0+sec.
@@ -20,7 +21,7 @@ func progressAt(seq jobs.Seq, sec float64, pct float64, msg string) jobs.Event {
 		Progress: &progress.Report{Percent: pct, Message: msg, Source: progress.SourceAuto, State: progress.StateNormal}}
 }
 
-func getJob(t *testing.T, db *store.DB, id jobs.ID) jobs.Job {
+func getJob(t *testing.T, db *sqlite.DB, id jobs.ID) jobs.Job {
 	t.Helper()
 	j, err := db.Job(testCtx(t), jobs.Ref{ID: id})
 	if err != nil {
@@ -130,7 +131,7 @@ func TestProgressETA(t *testing.T) {
 }
 
 // runJob stores a finished job that ran for d.
-func runJob(t *testing.T, db *store.DB, name string, cmd []string, cwd string, d time.Duration, status jobs.Status) jobs.Job {
+func runJob(t *testing.T, db *sqlite.DB, name string, cmd []string, cwd string, d time.Duration, status jobs.Status) jobs.Job {
 	t.Helper()
 	start := t0
 	j := jobs.Job{Name: name, Command: cmd, Cwd: cwd, StartedAt: &start}
@@ -211,7 +212,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if _, err := raw.Exec("PRAGMA journal_mode=WAL"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(store.MigrationSQL(1)); err != nil {
+	if _, err := raw.Exec(sqlite.MigrationSQL(1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.Exec("PRAGMA user_version = 1"); err != nil {
@@ -240,7 +241,7 @@ func TestMigrateFromV1(t *testing.T) {
 		}
 		evs := lines(1, 2, "v1 line ")
 		if _, err := raw.Exec(`INSERT INTO chunks (job_id, first_seq, last_seq, first_line, last_line, n, body) VALUES (?, 1, 2, 1, 2, 2, ?)`,
-			i+1, store.ChunkBody(1, evs)); err != nil {
+			i+1, sqlite.ChunkBody(1, evs)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,8 +249,8 @@ func TestMigrateFromV1(t *testing.T) {
 
 	db := openPath(t, path)
 	var v int
-	if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != store.LatestSchema() {
-		t.Fatalf("user_version %d, %v; want %d", v, err, store.LatestSchema())
+	if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != sqlite.LatestSchema() {
+		t.Fatalf("user_version %d, %v; want %d", v, err, sqlite.LatestSchema())
 	}
 	running := getJob(t, db, 3)
 	if running.Status != jobs.StatusRunning || running.LastSeq != 2 || running.Progress != nil {

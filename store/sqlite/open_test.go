@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 func TestFileModes(t *testing.T) {
@@ -50,11 +50,11 @@ func TestSchemaTooNew(t *testing.T) {
 	if _, err := rawDB(t, path).Exec("PRAGMA user_version = 99"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := store.Open(testCtx(t), path, store.Options{Host: testHost})
+	_, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost})
 	if !errors.Is(err, jobs.ErrSchemaTooNew) {
 		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
 	}
-	want := fmt.Sprintf("database %s has schema version 99, this jobrun knows up to %d; upgrade jobrun", path, store.LatestSchema())
+	want := fmt.Sprintf("database %s has schema version 99, this jobrun knows up to %d; upgrade jobrun", path, sqlite.LatestSchema())
 	if err.Error() != want {
 		t.Errorf("Open: %q, want %q", err, want)
 	}
@@ -70,7 +70,7 @@ func TestMigrationRace(t *testing.T) {
 		errs := make(chan error, 4)
 		for range 4 {
 			wg.Go(func() {
-				db, err := store.Open(testCtx(t), path, store.Options{Host: testHost})
+				db, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost})
 				if err == nil {
 					err = db.Close()
 				}
@@ -85,8 +85,8 @@ func TestMigrationRace(t *testing.T) {
 			}
 		}
 		var v int
-		if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != store.LatestSchema() {
-			t.Fatalf("round %d: user_version = %d, %v; want %d", round, v, err, store.LatestSchema())
+		if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != sqlite.LatestSchema() {
+			t.Fatalf("round %d: user_version = %d, %v; want %d", round, v, err, sqlite.LatestSchema())
 		}
 	}
 }
@@ -122,7 +122,7 @@ func TestDataVersion(t *testing.T) {
 // fails after the busy timeout with an error that says so.
 func TestBusy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jobrun.db")
-	db, err := store.Open(testCtx(t), path, store.Options{Host: testHost, BusyTimeout: 50 * time.Millisecond})
+	db, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost, BusyTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestBusy(t *testing.T) {
 
 func TestOpenMustExist(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "jobrun.db")
-	_, err := store.Open(context.Background(), path, store.Options{MustExist: true})
+	_, err := sqlite.Open(context.Background(), path, sqlite.Options{MustExist: true})
 	if !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("Open(MustExist) of a missing file: err = %v, want ErrNotFound", err)
 	}
@@ -162,7 +162,7 @@ func TestOpenThroughSymlinkKeepsLiveJob(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real", "jobrun.db")
-	db, err := store.Open(ctx, real, store.Options{})
+	db, err := sqlite.Open(ctx, real, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestOpenThroughSymlinkKeepsLiveJob(t *testing.T) {
 	if err := os.Symlink(real, alias); err != nil {
 		t.Fatal(err)
 	}
-	other, err := store.Open(ctx, alias, store.Options{})
+	other, err := sqlite.Open(ctx, alias, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -8,23 +8,13 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
-
-// Stats is a summary of the database for metrics (GET /metrics).
-type Stats struct {
-	// Jobs counts jobs by status as they read now: running agent jobs
-	// whose agent is silent count as jobs.StatusUnreachable.
-	Jobs map[jobs.Status]int64
-	// Bytes is the size of the database's pages in use (what jobs and
-	// events take), FreeBytes that of its free pages (left by removed
-	// jobs, reused by new events or given back by Reclaim).
-	Bytes, FreeBytes int64
-}
 
 // Stats reads the summary in one read transaction: one pass over the jobs
 // table (not the events) and three PRAGMAs.
-func (db *DB) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{Jobs: make(map[jobs.Status]int64)}
+func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{Jobs: make(map[jobs.Status]int64)}
 	cutoff := micros(time.Now().Add(-db.opts.AgentTimeout))
 	rows, err := db.reader.QueryContext(ctx, `SELECT status,
 		agent = 1 AND status = ? AND (last_heard IS NULL OR last_heard < ?), count(*)

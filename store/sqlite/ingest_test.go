@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // agentJob is a job as an agent reports it.
@@ -19,7 +20,7 @@ func agentJob(uid jobs.UID) jobs.Job {
 		Host: "buildbox", CreatedAt: t0, StartedAt: &started}
 }
 
-func register(t *testing.T, db *store.DB, j jobs.Job) (jobs.ID, jobs.Seq) {
+func register(t *testing.T, db *sqlite.DB, j jobs.Job) (jobs.ID, jobs.Seq) {
 	t.Helper()
 	id, last, err := db.RegisterJob(testCtx(t), j)
 	if err != nil {
@@ -129,7 +130,7 @@ func TestIngestEventsIdempotentBySeq(t *testing.T) {
 
 func TestAgentJobsUnreachableAndExpire(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jobrun.db")
-	db, err := store.Open(testCtx(t), path, store.Options{Host: testHost, AgentTimeout: time.Millisecond})
+	db, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost, AgentTimeout: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestSpool(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	ctx := testCtx(t)
 	uid := jobs.NewUID()
-	sp, err := store.CreateSpool(ctx, dir, uid, store.Options{Host: testHost})
+	sp, err := sqlite.CreateSpool(ctx, dir, uid, sqlite.Options{Host: testHost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,21 +193,21 @@ func TestSpool(t *testing.T) {
 		t.Errorf("spool dir: %v, %v; want mode 0700", fi.Mode(), err)
 	}
 	// Held: nobody else may deliver it.
-	if _, err := store.OpenSpool(ctx, dir, uid, store.Options{Host: testHost}); !errors.Is(err, store.ErrSpoolBusy) {
+	if _, err := sqlite.OpenSpool(ctx, dir, uid, sqlite.Options{Host: testHost}); !errors.Is(err, sqlite.ErrSpoolBusy) {
 		t.Errorf("OpenSpool of a held spool: %v, want ErrSpoolBusy", err)
 	}
-	if _, err := store.CreateSpool(ctx, dir, uid, store.Options{Host: testHost}); !errors.Is(err, store.ErrSpoolBusy) {
+	if _, err := sqlite.CreateSpool(ctx, dir, uid, sqlite.Options{Host: testHost}); !errors.Is(err, sqlite.ErrSpoolBusy) {
 		t.Errorf("CreateSpool of a held spool: %v, want ErrSpoolBusy", err)
 	}
 	if err := sp.Close(); err != nil {
 		t.Fatal(err)
 	}
-	uids, err := store.Spools(dir)
+	uids, err := sqlite.Spools(dir)
 	if err != nil || len(uids) != 1 || uids[0] != uid {
 		t.Fatalf("Spools = %v, %v; want [%s]", uids, err, uid)
 	}
 	// Its runner is gone: opening it again ends the job as lost.
-	sp, err = store.OpenSpool(ctx, dir, uid, store.Options{Host: testHost})
+	sp, err = sqlite.OpenSpool(ctx, dir, uid, sqlite.Options{Host: testHost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestSpool(t *testing.T) {
 	if len(ents) != 0 {
 		t.Errorf("spool dir after Remove holds %d entries, want none", len(ents))
 	}
-	if _, err := store.OpenSpool(ctx, dir, uid, store.Options{Host: testHost}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := sqlite.OpenSpool(ctx, dir, uid, sqlite.Options{Host: testHost}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenSpool after Remove: %v, want ErrNotExist", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
@@ -227,7 +228,7 @@ func TestSpool(t *testing.T) {
 	// A spool the server refuses is set aside where Spools no longer
 	// finds it.
 	uid2 := jobs.NewUID()
-	sp, err = store.CreateSpool(ctx, dir, uid2, store.Options{Host: testHost})
+	sp, err = sqlite.CreateSpool(ctx, dir, uid2, sqlite.Options{Host: testHost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +242,10 @@ func TestSpool(t *testing.T) {
 	if _, err := os.Stat(to); err != nil {
 		t.Errorf("shelved spool: %v", err)
 	}
-	if uids, err := store.Spools(dir); err != nil || len(uids) != 0 {
+	if uids, err := sqlite.Spools(dir); err != nil || len(uids) != 0 {
 		t.Errorf("Spools after Shelve = %v, %v; want none", uids, err)
 	}
-	if uids, err := store.Spools(filepath.Join(dir, "none")); err != nil || len(uids) != 0 {
+	if uids, err := sqlite.Spools(filepath.Join(dir, "none")); err != nil || len(uids) != 0 {
 		t.Errorf("Spools of a missing dir = %v, %v; want none", uids, err)
 	}
 }

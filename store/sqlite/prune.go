@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 // Removing jobs. A finished job disappears at once and its events go
@@ -35,37 +36,12 @@ import (
 // db.go); Vacuum rewrites the whole file (and converts an older database
 // to incremental auto-vacuum), blocking writers while it runs.
 
-// DefaultRemoveBatch is RemoveOptions.Batch's default: chunk rows deleted
-// per write transaction. A chunk holds at most about 1 MiB of events.
-const DefaultRemoveBatch = 8
-
-// RemoveOptions tunes how a remove or a prune deletes events. The zero
-// value means the documented defaults.
-type RemoveOptions struct {
-	// Batch is how many chunk rows one write transaction deletes. Default
-	// DefaultRemoveBatch.
-	Batch int
-	// MaxPause caps the pause between two batches, which is otherwise as
-	// long as the batch took. Default 50 ms.
-	MaxPause time.Duration
-}
-
-func (o RemoveOptions) withDefaults() RemoveOptions {
-	if o.Batch <= 0 {
-		o.Batch = DefaultRemoveBatch
-	}
-	if o.MaxPause <= 0 {
-		o.MaxPause = 50 * time.Millisecond
-	}
-	return o
-}
-
 // RemoveJob deletes the finished job that ref names and all its events,
 // and returns the job as it was. A job that is still running (or
 // unreachable) is an error wrapping jobs.ErrConflict; an unknown job wraps
 // jobs.ErrNotFound. The job is gone for readers when the first
 // transaction commits; its events follow in batches (see above).
-func (db *DB) RemoveJob(ctx context.Context, ref jobs.Ref, o RemoveOptions) (jobs.Job, error) {
+func (db *DB) RemoveJob(ctx context.Context, ref jobs.Ref, o store.RemoveOptions) (jobs.Job, error) {
 	j, err := db.Job(ctx, ref)
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("remove job: %w", err)
@@ -73,7 +49,7 @@ func (db *DB) RemoveJob(ctx context.Context, ref jobs.Ref, o RemoveOptions) (job
 	if err := db.detachJob(ctx, j.ID); err != nil {
 		return jobs.Job{}, fmt.Errorf("remove job %d: %w", j.ID, err)
 	}
-	if _, err := db.deleteChunks(ctx, j.ID, o.withDefaults()); err != nil {
+	if _, err := db.deleteChunks(ctx, j.ID, o.WithDefaults()); err != nil {
 		return j, fmt.Errorf("remove job %d: its events: %w (the next prune removes the rest)", j.ID, err)
 	}
 	return j, nil
@@ -122,7 +98,7 @@ func (db *DB) detachJob(ctx context.Context, id jobs.ID) error {
 // deleteChunks deletes the chunk rows of job id, whose jobs row is gone,
 // o.Batch rows per transaction, pausing between transactions. It returns
 // the number of rows deleted.
-func (db *DB) deleteChunks(ctx context.Context, id jobs.ID, o RemoveOptions) (int64, error) {
+func (db *DB) deleteChunks(ctx context.Context, id jobs.ID, o store.RemoveOptions) (int64, error) {
 	var total int64
 	for {
 		start := time.Now()
@@ -161,34 +137,15 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// PruneQuery selects the jobs Prune removes: finished jobs that ended
-// before Before, except the Keep newest jobs.
-type PruneQuery struct {
-	// Before: jobs that finished at or after it stay. Required.
-	Before time.Time
-	// Keep is how many of the newest jobs (by id, whatever their age or
-	// status) always stay. 0 keeps none.
-	Keep int
-}
-
-// PruneResult is what Prune removed.
-type PruneResult struct {
-	// Removed lists the removed jobs' ids, oldest first.
-	Removed []jobs.ID
-	// Chunks is the number of chunk rows (groups of events) deleted,
-	// including those of earlier interrupted removes.
-	Chunks int64
-}
-
 // Prune removes the jobs q selects, each like RemoveJob, then the events
 // of jobs whose remove was interrupted. A job that is still running is
 // never removed.
-func (db *DB) Prune(ctx context.Context, q PruneQuery, o RemoveOptions) (PruneResult, error) {
-	var res PruneResult
+func (db *DB) Prune(ctx context.Context, q store.PruneQuery, o store.RemoveOptions) (store.PruneResult, error) {
+	var res store.PruneResult
 	if q.Before.IsZero() || q.Keep < 0 {
 		return res, fmt.Errorf("prune: before %v, keep %d: %w", q.Before, q.Keep, jobs.ErrInvalid)
 	}
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM jobs
 		WHERE status != ? AND COALESCE(finished_at, created_at) < ?
 		AND id NOT IN (SELECT id FROM jobs ORDER BY id DESC LIMIT ?)
@@ -225,7 +182,7 @@ func (db *DB) Prune(ctx context.Context, q PruneQuery, o RemoveOptions) (PruneRe
 
 // sweepOrphans deletes chunk rows whose job is gone: what a remove that
 // was interrupted left.
-func (db *DB) sweepOrphans(ctx context.Context, o RemoveOptions) (int64, error) {
+func (db *DB) sweepOrphans(ctx context.Context, o store.RemoveOptions) (int64, error) {
 	rows, err := db.reader.QueryContext(ctx, `SELECT job_id FROM chunks c
 		WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id) GROUP BY job_id`)
 	if err != nil {

@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // TestRecoverLostChild: a job whose runner is another live process is left
@@ -100,7 +100,7 @@ func TestRecoverLostMissingLockFile(t *testing.T) {
 	}
 }
 
-func wantStatus(t *testing.T, db *store.DB, id jobs.ID, want jobs.Status) jobs.Job {
+func wantStatus(t *testing.T, db *sqlite.DB, id jobs.ID, want jobs.Status) jobs.Job {
 	t.Helper()
 	j, err := db.Job(testCtx(t), jobs.Ref{ID: id})
 	if err != nil {

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 // Range reads: the pages a log viewer asks for when it opens at the end of
@@ -97,12 +98,12 @@ func (db *DB) SeqOfLine(ctx context.Context, id jobs.ID, line int64) (jobs.Seq, 
 		if err != nil {
 			return err
 		}
-		d := newChunkDecoder(body, first)
+		d := store.NewChunkDecoder(body, first)
 		var e jobs.Event
 		for {
-			err := d.next(&e)
+			err := d.Next(&e)
 			if err == io.EOF {
-				return fmt.Errorf("%w: chunk at seq %d has no line >= %d though its last_line says so", errCorrupt, first, line)
+				return fmt.Errorf("%w: chunk at seq %d has no line >= %d though its last_line says so", store.ErrCorrupt, first, line)
 			}
 			if err != nil {
 				return fmt.Errorf("chunk at seq %d: %w", first, err)
@@ -137,7 +138,7 @@ func eventsIn(ctx context.Context, tx *sql.Tx, id jobs.ID, after jobs.Seq, limit
 			return nil, err
 		}
 		if evs == nil {
-			evs = make([]jobs.Event, 0, min(limit, maxChunkEvents))
+			evs = make([]jobs.Event, 0, min(limit, store.MaxChunkEvents))
 		}
 		if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
 			return nil, fmt.Errorf("chunk at seq %d: %w", first, err)

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/jobrun/jobrun/jobs"
 	"golang.org/x/sys/unix"
+
+	"github.com/jobrun/jobrun/jobs"
 )
 
 // A spool is an agent's local store of one job that it reports to a

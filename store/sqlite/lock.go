@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jobrun/jobrun/jobs"
 	"golang.org/x/sys/unix"
+
+	"github.com/jobrun/jobrun/jobs"
 )
 
 // A runner lock proves that a job's runner is alive: an flock(LOCK_EX) on

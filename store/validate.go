@@ -1,0 +1,46 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/jobrun/jobrun/jobs"
+)
+
+// Validate checks a batch before any database work (every backend calls
+// it first): contiguous seq, known
+// types, a valid stream and terminator on every line, an exit event only
+// last and only with a final status.
+func Validate(evs []jobs.Event) error {
+	for i := range evs {
+		e := &evs[i]
+		if e.Seq != evs[0].Seq+jobs.Seq(i) {
+			return fmt.Errorf("event %d has seq %d, want %d (seq must be contiguous): %w", i, e.Seq, evs[0].Seq+jobs.Seq(i), jobs.ErrInvalid)
+		}
+		if y := e.Time.Year(); y < 1 || y > 9999 {
+			return fmt.Errorf("event seq %d: time %v outside years 1-9999 (the wire format): %w", e.Seq, e.Time, jobs.ErrInvalid)
+		}
+		switch e.Type {
+		case jobs.TypeLine:
+			if streamCode(e.Stream) == 0 {
+				return fmt.Errorf("event seq %d: line with stream %q: %w", e.Seq, e.Stream, jobs.ErrInvalid)
+			}
+			if e.EOL != "" && jobs.EOLCode(e.EOL) == 0 {
+				return fmt.Errorf("event seq %d: line with terminator %q: %w", e.Seq, e.EOL, jobs.ErrInvalid)
+			}
+		case jobs.TypeExit:
+			if i != len(evs)-1 {
+				return fmt.Errorf("event seq %d: exit event is not the last of the batch: %w", e.Seq, jobs.ErrInvalid)
+			}
+			if !e.Status.Final() {
+				return fmt.Errorf("event seq %d: exit with status %q: %w", e.Seq, e.Status, jobs.ErrInvalid)
+			}
+		case jobs.TypeProgress:
+			if p := e.Progress; p == nil || !(p.Percent >= 0 && p.Percent <= 100) {
+				return fmt.Errorf("event seq %d: progress without a percent in 0..100: %w", e.Seq, jobs.ErrInvalid)
+			}
+		default:
+			return fmt.Errorf("event seq %d: unknown type %q: %w", e.Seq, e.Type, jobs.ErrInvalid)
+		}
+	}
+	return nil
+}
