@@ -263,13 +263,24 @@ func appendText(b []byte, p []byte) ([]byte, bool) {
 // AppendJSONArray appends the events as one JSON array: the payload of one
 // WebSocket message.
 func AppendJSONArray(b []byte, events []Event) []byte {
+	b, _ = AppendJSONArrayAt(b, events, nil)
+	return b
+}
+
+// AppendJSONArrayAt is AppendJSONArray that also appends to offs where each
+// event's JSON starts in b, so that a suffix of the array can be cut
+// without encoding it again.
+func AppendJSONArrayAt(b []byte, events []Event, offs []int) ([]byte, []int) {
 	b = append(b, '[')
 	var tc timeCache
 	for i := range events {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		if offs != nil {
+			offs = append(offs, len(b))
+		}
 		b = events[i].appendJSON(b, &tc)
 	}
-	return append(b, ']')
+	return append(b, ']'), offs
 }

@@ -24,8 +24,9 @@
 //     from cursor+1, so duplicates and gaps are impossible by construction.
 //     Next serves from the job's ring of recently published batches when the
 //     ring reaches back to cursor+1 (cutting a batch that straddles the
-//     cursor), else reads a page from History (about 2 MiB, at most 8192
-//     events), else waits. The switch-over from History to live needs no
+//     cursor, from its shared encoding), else from a page of History
+//     (about 2 MiB, at most 8192 events) that the job's subscribers share,
+//     else waits. The switch-over from History to live needs no
 //     merging: after a History page the cursor simply moves on, and a ring
 //     batch at or below it is skipped or cut.
 //   - Shared encoding. A published batch is encoded to its JSON array once
@@ -40,10 +41,12 @@
 // # Slow viewers
 //
 // Publish never blocks and there are no per-viewer queues: memory is the
-// ring (RingBytes per job) plus up to two pages (one read ahead) per
-// viewer reading History. A viewer that falls behind the ring is served
-// from History and catches up at its own pace, never slowing the job or
-// the other viewers. How a transport bounds its writes and closes a viewer
+// ring (RingBytes per job), the History pages in use or cached (CacheBytes
+// per job; pages.go), and the reads in flight (at most MaxReads). Viewers
+// behind at the same point share one read and one encoding of each page.
+// A viewer that falls behind the ring is served from History and catches
+// up at its own pace, never slowing the job or the other viewers. Each job
+// has its own lock: the viewers of one job never wait on another's. How a transport bounds its writes and closes a viewer
 // that stops reading is stream/api's business (4429, resume with after=).
 //
 // # Dashboard
@@ -54,7 +57,7 @@
 //
 // # Who closes what
 //
-// The Hub owns its goroutines, the poller and the History reads ahead:
+// The Hub owns its goroutines, the poller and the History reads:
 // Hub.Close cancels them and waits. A Subscription and a JobWatch are
 // closed by their consumer.
 //

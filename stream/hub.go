@@ -11,8 +11,8 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 )
 
-// History is the source of truth the Hub replays from. *sqlite.DB satisfies
-// it.
+// History is the source of truth the Hub replays from. Each store backend
+// satisfies it (*sqlite.DB).
 type History interface {
 	// Job returns one job; an unknown job is an error wrapping
 	// jobs.ErrNotFound.
@@ -42,6 +42,14 @@ type HubOptions struct {
 	// PageBytes is the target size of one message (a batch); History reads
 	// are sized from it too. Default 2 MiB.
 	PageBytes int
+	// CacheBytes bounds the History pages a job keeps after they were
+	// read, for the next subscriber behind at the same point (pages in use
+	// by a subscriber live until it is done with them). Default 8 MiB.
+	CacheBytes int
+	// MaxReads bounds the History reads in flight at once, for all jobs:
+	// subscribers behind at the same point share one read, and the others
+	// wait their turn. Default 4.
+	MaxReads int
 	// PollInterval is how often History's DataVersion is polled, while
 	// subscribers wait for jobs that this process does not publish, to notice
 	// other processes' writes. Default 100 ms; negative disables polling
@@ -64,6 +72,12 @@ func (o HubOptions) withDefaults() HubOptions {
 	if o.PageBytes <= 0 {
 		o.PageBytes = 2 << 20
 	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 8 << 20
+	}
+	if o.MaxReads <= 0 {
+		o.MaxReads = 4
+	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 100 * time.Millisecond
 	}
@@ -80,22 +94,29 @@ var ErrClosed = errors.New("stream: closed")
 // Hub fans a job's events out to any number of subscribers, each resuming
 // exactly after the seq it names. See the package documentation for its
 // invariants.
+//
+// Locking: h.mu guards the topics map only; each topic has its own mutex,
+// taken after h.mu, so that the viewers of one job never wait on those of
+// another. h.wmu (the JobWatches) is taken after a topic's.
 type Hub struct {
 	history History
 	opts    HubOptions
 
-	mu     sync.Mutex // guards topics and everything in them
+	mu     sync.Mutex // guards topics
 	topics map[jobs.ID]*topic
 
+	reads    chan struct{} // a token per History read in flight (MaxReads)
 	waiting  atomic.Int64  // subscribers waiting on topics this process does not publish, and JobWatches
 	pollWake chan struct{} // cap 1: wakes the idle poller
 	done     chan struct{} // closed by Close
+	closed   atomic.Bool   // set with goMu held
+	goMu     sync.Mutex    // guards adding goroutines to wg once closed
 	stop     context.CancelFunc
 	ctx      context.Context
 	closing  sync.Once
 	wg       sync.WaitGroup
 
-	wmu     sync.Mutex // guards watches and their marks; taken after mu
+	wmu     sync.Mutex // guards watches and their marks
 	watches map[*JobWatch]struct{}
 	nwatch  atomic.Int32 // len(watches), read without wmu by Publish
 }
@@ -104,8 +125,11 @@ var _ jobs.Publisher = (*Hub)(nil)
 
 // topic is the Hub's state for one job.
 type topic struct {
-	id        jobs.ID
-	ring      []*Batch // recent published batches, contiguous, oldest first
+	h  *Hub
+	id jobs.ID
+
+	mu        sync.Mutex // guards everything below
+	ring      []*Batch   // recent published batches, contiguous, oldest first
 	ringBytes int
 	local     bool     // this process publishes the job
 	lastPub   jobs.Seq // last published seq (when local)
@@ -113,6 +137,7 @@ type topic struct {
 	notify    chan struct{}
 	subs      map[*Subscription]struct{}
 	progress  chan struct{} // made by WaitDelivered, closed on any ack or close
+	pages     pageSet       // History pages, shared by the subscribers behind
 }
 
 // NewHub returns a Hub reading from h. When h also has a DataVersion method
@@ -120,10 +145,12 @@ type topic struct {
 // Close stops it.
 func NewHub(h History, o HubOptions) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
+	o = o.withDefaults()
 	hub := &Hub{
 		history:  h,
-		opts:     o.withDefaults(),
+		opts:     o,
 		topics:   make(map[jobs.ID]*topic),
+		reads:    make(chan struct{}, o.MaxReads),
 		pollWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		ctx:      ctx,
@@ -141,38 +168,54 @@ func NewHub(h History, o HubOptions) *Hub {
 func (h *Hub) PageBytes() int { return h.opts.PageBytes }
 
 // Close wakes every waiting subscriber (their Next returns ErrClosed),
-// stops the poller and waits for it. Publish after Close does nothing.
+// stops the poller and the History reads and waits for them. Publish after
+// Close does nothing.
 func (h *Hub) Close() error {
 	h.closing.Do(func() {
-		// Under mu, so that no goroutine is added to wg once Wait runs.
-		h.mu.Lock()
+		// Under goMu, so that no goroutine is added to wg once Wait runs.
+		h.goMu.Lock()
+		h.closed.Store(true)
 		close(h.done)
-		h.mu.Unlock()
+		h.goMu.Unlock()
 		h.stop()
 	})
 	h.wg.Wait()
 	return nil
 }
 
+// goOwned runs fn in a goroutine that Close waits for; false (fn not run)
+// once the Hub is closed.
+func (h *Hub) goOwned(fn func()) bool {
+	h.goMu.Lock()
+	defer h.goMu.Unlock()
+	if h.isClosed() {
+		return false
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		fn()
+	}()
+	return true
+}
+
 // Done is closed when the Hub is closed.
 func (h *Hub) Done() <-chan struct{} { return h.done }
 
-func (h *Hub) isClosed() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
-}
+func (h *Hub) isClosed() bool { return h.closed.Load() }
 
-// topicLocked returns the topic of id, making it if needed. h.mu is held.
-func (h *Hub) topicLocked(id jobs.ID) *topic {
+// lockTopic returns the topic of id, making it if needed, with its mutex
+// held: taken before h.mu is released, so that the topic cannot be dropped
+// in between.
+func (h *Hub) lockTopic(id jobs.ID) *topic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	t := h.topics[id]
 	if t == nil {
-		t = &topic{id: id, notify: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+		t = &topic{h: h, id: id, notify: make(chan struct{}), subs: make(map[*Subscription]struct{})}
 		h.topics[id] = t
 	}
+	t.mu.Lock()
 	return t
 }
 
@@ -184,9 +227,7 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 	if len(events) == 0 || h.isClosed() {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.topicLocked(id)
+	t := h.lockTopic(id)
 	first := !t.local
 	t.local = true
 	// Drop what was already published (a retried publish), so that the ring
@@ -195,35 +236,10 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 		events = events[1:]
 	}
 	if len(events) == 0 {
+		t.mu.Unlock()
 		return
 	}
-	if len(t.ring) > 0 && events[0].Seq != t.lastPub+1 {
-		// A gap: the ring restarts after it, and subscribers before it
-		// read the gap from History, which holds everything.
-		h.opts.Logger.Warn("stream: publish skips seq; restarting the ring",
-			"job", id, "first", events[0].Seq, "last_published", t.lastPub)
-		t.ring, t.ringBytes = nil, 0
-	}
-	if len(t.subs) == 0 {
-		// Nobody to share batches with: keep no ring (and pin no read
-		// buffers). A later subscriber reads History up to lastPub.
-		t.ring, t.ringBytes = nil, 0
-	} else if !Contiguous(events) {
-		h.opts.Logger.Warn("stream: non-contiguous publish; serving it from History",
-			"job", id, "first", events[0].Seq)
-		t.ring, t.ringBytes = nil, 0
-	} else {
-		for _, run := range split(events, h.opts.PageEvents, h.opts.PageBytes) {
-			b := newBatch(run)
-			t.ring = append(t.ring, b)
-			t.ringBytes += b.size()
-		}
-		for len(t.ring) > 1 && (t.ringBytes > h.opts.RingBytes || len(t.ring) > h.opts.RingBatches) {
-			t.ringBytes -= t.ring[0].size()
-			t.ring[0] = nil
-			t.ring = t.ring[1:]
-		}
-	}
+	t.appendRingLocked(events)
 	last := events[len(events)-1]
 	t.lastPub = last.Seq
 	if last.Type == jobs.TypeExit {
@@ -231,16 +247,62 @@ func (h *Hub) Publish(id jobs.ID, events []jobs.Event) {
 	}
 	close(t.notify)
 	t.notify = make(chan struct{})
-	h.dropIfIdleLocked(t)
+	idle := t.idleLocked()
+	t.mu.Unlock()
+	if idle {
+		h.dropIfIdle(t)
+	}
 	if h.nwatch.Load() > 0 && dashboardNews(first, events) {
 		h.markJob(id)
 	}
 }
 
-// dropIfIdleLocked forgets a topic that nobody needs any more: no
-// subscriber, and either finished or not published here.
-func (h *Hub) dropIfIdleLocked(t *topic) {
-	if len(t.subs) == 0 && (t.exited || !t.local) && h.topics[t.id] == t {
+// appendRingLocked adds published events to the ring. t.mu is held.
+func (t *topic) appendRingLocked(events []jobs.Event) {
+	o := t.h.opts
+	switch {
+	case len(t.ring) > 0 && events[0].Seq != t.lastPub+1:
+		// A gap: the ring restarts after it, and subscribers before it
+		// read the gap from History, which holds everything.
+		o.Logger.Warn("stream: publish skips seq; restarting the ring",
+			"job", t.id, "first", events[0].Seq, "last_published", t.lastPub)
+		t.ring, t.ringBytes = nil, 0
+	case len(t.subs) == 0:
+		// Nobody to share batches with: keep no ring (and pin no read
+		// buffers). A later subscriber reads History up to lastPub.
+		t.ring, t.ringBytes = nil, 0
+		return
+	case !Contiguous(events):
+		o.Logger.Warn("stream: non-contiguous publish; serving it from History",
+			"job", t.id, "first", events[0].Seq)
+		t.ring, t.ringBytes = nil, 0
+		return
+	}
+	for _, run := range split(events, o.PageEvents, o.PageBytes) {
+		b := newBatch(run)
+		t.ring = append(t.ring, b)
+		t.ringBytes += b.size()
+	}
+	for len(t.ring) > 1 && (t.ringBytes > o.RingBytes || len(t.ring) > o.RingBatches) {
+		t.ringBytes -= t.ring[0].size()
+		t.ring[0] = nil
+		t.ring = t.ring[1:]
+	}
+}
+
+// idleLocked reports whether nobody needs the topic any more: no
+// subscriber, and either finished or not published here. t.mu is held.
+func (t *topic) idleLocked() bool {
+	return len(t.subs) == 0 && (t.exited || !t.local)
+}
+
+// dropIfIdle forgets t if it is still idle.
+func (h *Hub) dropIfIdle(t *topic) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idleLocked() && h.topics[t.id] == t {
 		delete(h.topics, t.id)
 	}
 }
@@ -253,13 +315,19 @@ func (h *Hub) dropIfIdleLocked(t *topic) {
 // Poke also tells every JobWatch that any job may have changed.
 func (h *Hub) Poke() {
 	h.mu.Lock()
+	ts := make([]*topic, 0, len(h.topics))
 	for _, t := range h.topics {
+		ts = append(ts, t)
+	}
+	h.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
 		if !t.local {
 			close(t.notify)
 			t.notify = make(chan struct{})
 		}
+		t.mu.Unlock()
 	}
-	h.mu.Unlock()
 	h.markAll()
 }
 
@@ -269,41 +337,41 @@ func (h *Hub) Subscribe(id jobs.ID, after jobs.Seq) *Subscription {
 	if after < 0 {
 		after = 0
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.topicLocked(id)
+	t := h.lockTopic(id)
+	defer t.mu.Unlock()
 	s := &Subscription{hub: h, t: t, cursor: after, acked: after, closed: make(chan struct{})}
-	s.limit = max(h.opts.PageEvents/8, 1)
 	t.subs[s] = struct{}{}
 	return s
 }
 
 // WaitDelivered returns when every open subscription of job id has
 // delivered seq (its consumer asked for the next batch after the one
-// holding seq) or was closed, or with ctx's error. exec uses it to let
-// viewers get the exit event before it shuts down.
+// holding seq) or was closed, or with ctx's error.
 func (h *Hub) WaitDelivered(ctx context.Context, id jobs.ID, seq jobs.Seq) error {
+	h.mu.Lock()
+	t := h.topics[id]
+	h.mu.Unlock()
+	if t == nil {
+		return nil
+	}
 	for {
-		h.mu.Lock()
-		t := h.topics[id]
+		t.mu.Lock()
 		pending := false
-		if t != nil {
-			for s := range t.subs {
-				if s.acked < seq {
-					pending = true
-					break
-				}
+		for s := range t.subs {
+			if s.acked < seq {
+				pending = true
+				break
 			}
 		}
 		if !pending {
-			h.mu.Unlock()
+			t.mu.Unlock()
 			return nil
 		}
 		if t.progress == nil {
 			t.progress = make(chan struct{})
 		}
 		ch := t.progress
-		h.mu.Unlock()
+		t.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -314,7 +382,7 @@ func (h *Hub) WaitDelivered(ctx context.Context, id jobs.ID, seq jobs.Seq) error
 	}
 }
 
-// progressLocked wakes WaitDelivered callers of t.
+// progressLocked wakes WaitDelivered callers of t. t.mu is held.
 func (t *topic) progressLocked() {
 	if t.progress != nil {
 		close(t.progress)

@@ -347,3 +347,49 @@ func TestPokeSkipsLocalJobs(t *testing.T) {
 		t.Errorf("History read %d times, want 0 (everything was in the ring)", n)
 	}
 }
+
+// TestHistoryPagesShared: subscribers replaying the same history at once
+// share its pages: the store is read about once per page, not once per
+// subscriber, and every subscriber gets every event once.
+func TestHistoryPagesShared(t *testing.T) {
+	ctx := streamtest.Ctx(t)
+	db := streamtest.OpenDB(t)
+	j := streamtest.NewJob(t, db)
+	const total = 20000
+	for s := jobs.Seq(1); s <= total; s += 1000 {
+		streamtest.Commit(t, db, nil, j.ID, streamtest.Lines(s, 1000))
+	}
+	streamtest.Commit(t, db, nil, j.ID, []jobs.Event{streamtest.ExitEvent(total + 1)})
+	hist := &countingHistory{DB: db}
+	hub := streamtest.NewHub(t, hist, stream.HubOptions{PageEvents: 1000, PageBytes: 64 << 10})
+
+	const viewers = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, viewers)
+	start := make(chan struct{})
+	for range viewers {
+		sub := hub.Subscribe(j.ID, 0)
+		t.Cleanup(sub.Close)
+		wg.Go(func() {
+			<-start
+			last, _, err := drain(ctx, sub, 0)
+			if err == nil && last != total+1 {
+				err = errors.New("did not get to the exit event")
+			}
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 20 pages of 1000 events; alone, each viewer would read them all.
+	pages := int64(total / 1000)
+	if n := hist.reads.Load(); n > 3*pages {
+		t.Errorf("%d History reads for %d viewers of %d pages: the pages are not shared (one viewer alone reads %d)", n, viewers, pages, pages+1)
+	}
+}

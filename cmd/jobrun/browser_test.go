@@ -366,6 +366,7 @@ func TestPageSurvivesConnectionCutByProxy(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	proxy.start(t)
 	waitStream(t, b, 60*time.Second, "ended")
+	serveInPlaceOf(t, p, db, base)
 	checkComplete(t, b, db, 1)
 }
 
@@ -381,12 +382,18 @@ func TestPageFallsBackToSSEAndLongPolling(t *testing.T) {
 	poll := sse.newTab(t)
 	sse.navigate(t, noWS+"/jobs/1")
 	poll.navigate(t, noWSnoSSE+"/jobs/1")
-	for _, tc := range []struct {
+	cases := []struct {
 		b    *browser
 		want string
 		name string
-	}{{sse, "sse", "Server-Sent Events"}, {poll, "polling", "long polling"}} {
+	}{{sse, "sse", "Server-Sent Events"}, {poll, "polling", "long polling"}}
+	for _, tc := range cases {
 		waitStream(t, tc.b, 30*time.Second, "ended")
+	}
+	// Both have the end: exec exits; jobrun serve takes its place for the
+	// pages' reads of the log.
+	serveInPlaceOf(t, p, db, base)
+	for _, tc := range cases {
 		if got := eval[string](t, tc.b, `document.body.dataset.transport`); got != tc.want {
 			t.Errorf("transport %q, want %q", got, tc.want)
 		}

@@ -58,6 +58,16 @@ func serveDB(t *testing.T, db string) string {
 	return "http://" + addr
 }
 
+// serveInPlaceOf waits for exec p to exit (its viewers have the end),
+// then serves its database with jobrun serve at the address exec had, so
+// that a page opened on exec can go on reading the finished job's log, as
+// a user would after starting jobrun serve.
+func serveInPlaceOf(t *testing.T, p *proc, db, base string) {
+	t.Helper()
+	p.wait(t)
+	startServeAt(t, db, strings.TrimPrefix(base, "http://"))
+}
+
 // agentEnv gives this test's jobrun processes a spool folder of their own
 // and returns it.
 func agentEnv(t *testing.T) string {

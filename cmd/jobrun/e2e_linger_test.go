@@ -114,7 +114,7 @@ func TestLingerViewerWithTheEnd(t *testing.T) {
 func TestLingerViewerFarBehindButReading(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "jobrun.db")
 	gate, open := startGate(t)
-	p := startJobrun(t, db, "exec", "-q", "--progress", "off", "--addr", "127.0.0.1:0", "--linger", "1h", "--", "sh", "-c", gate+bigOutput(200))
+	p := startJobrun(t, db, "exec", "-q", "--progress", "off", "--addr", "127.0.0.1:0", "--linger", "1h", "--", "sh", "-c", gate+bigOutput(60))
 	base := p.baseURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

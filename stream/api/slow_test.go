@@ -240,12 +240,12 @@ func TestFollowResumesAfterTooSlow(t *testing.T) {
 	}
 }
 
-// steadyConn reads about 250 KB/s: a viewer on a slow link, reading
+// steadyConn reads about 100 KB/s: a viewer on a slow link, reading
 // steadily.
 type steadyConn struct{ net.Conn }
 
 func (c steadyConn) Read(p []byte) (int, error) {
-	time.Sleep(4 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
 	return c.Conn.Read(p[:min(len(p), 1<<10)])
 }
 
@@ -257,8 +257,12 @@ func TestSteadySlowViewerIsNotCut(t *testing.T) {
 	ctx := streamtest.Ctx(t)
 	sn, ts, logs, publish := slowSetup(t)
 	last := publish()
-	// Pings every 100 ms, answered only after the data before them.
-	ts.Config.Handler.(*api.Server).Heartbeat = 100 * time.Millisecond
+	// Pings every 100 ms, answered only after the data before them; a
+	// write timeout of 2 s, well under what the history's message takes
+	// (about 5 s), and a margin for a loaded machine.
+	srv := ts.Config.Handler.(*api.Server)
+	srv.Heartbeat = 100 * time.Millisecond
+	srv.WriteTimeout = 2 * time.Second
 	steady := sn.client()
 	dial := steady.Transport.(*http.Transport).DialContext
 	steady.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
