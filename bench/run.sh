@@ -86,7 +86,10 @@ if [ "$what" = all ] || [ "$what" = fanout ]; then
   fanout "exec/replay-$rviewers" -replay -viewers "$rviewers" -rate 0 -lines "$rlines"
   if [ "${FANOUT_PERF:-0}" = 1 ]; then
     fanout "exec/profile-$viewers-viewers-1k" -viewers "$viewers" -rate 1000 -burst 10 -duration "${secs}s" -perf "$tmp/perf.data"
-    perf report -i "$tmp/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 1 2>/dev/null | grep -v '^$' | head -60
+    # A flat profile, and the share of samples in the garbage collector.
+    perf report -i "$tmp/perf.data" --stdio --no-children --sort dso,symbol -g none --percent-limit 1 2>/dev/null | grep '%' | head -30 || true
+    perf script -i "$tmp/perf.data" -F ip,sym 2>/dev/null | awk 'BEGIN { RS = "" } { n++ } /gcDrain|gcBgMarkWorker|markroot|gcAssist|bgsweep|wbBufFlush/ { gc++ }
+      END { if (n) printf "samples in the garbage collector: %.0f%% of %d\n", 100 * gc / n, n }' || true
   fi
 
   echo

@@ -66,8 +66,7 @@ func runLive(cfg config, t *target, res *result) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		res.Aborted = cause.Error()
 		for _, v := range viewers {
-			v.cut.Store(true)
-			v.c.Close()
+			v.abort()
 		}
 	}
 	readers.Wait()
@@ -137,10 +136,7 @@ func runReplay(cfg config, t *target, res *result) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		res.Aborted = cause.Error()
 		for _, v := range viewers {
-			v.cut.Store(true)
-			if v.c != nil {
-				v.c.Close()
-			}
+			v.abort()
 		}
 	}
 	wg.Wait()

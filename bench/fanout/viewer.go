@@ -41,6 +41,7 @@ type viewer struct {
 	err     error       // the error that ended the stream
 	retries int         // dial attempts that failed before this connection
 	cut     atomic.Bool // closed by us when the run was aborted
+	ended   atomic.Bool // read has returned
 }
 
 // dialer builds viewers' connections. The write buffer is pooled, since a
@@ -86,6 +87,7 @@ func dial(ctx context.Context, d *websocket.Dialer, url string) (*websocket.Conn
 // that the client costs little next to the server under test.
 func (v *viewer) read(st *stats) {
 	defer st.done.Add(1)
+	defer v.ended.Store(true)
 	var buf bytes.Buffer
 	for {
 		_, r, err := v.c.NextReader()
@@ -135,6 +137,15 @@ func (v *viewer) end(err error) {
 		v.code = ce.Code
 	default:
 		v.code = -1
+	}
+}
+
+// abort closes the viewer's connection for a run cut short, unless its
+// stream has already ended.
+func (v *viewer) abort() {
+	if v.c != nil && !v.ended.Load() {
+		v.cut.Store(true)
+		v.c.Close()
 	}
 }
 
