@@ -66,7 +66,7 @@ func runExec(c *cli.Context, io stdio) error {
 	if err != nil {
 		return err
 	}
-	tuneMemory()
+	x.followMemory = tuneMemory()
 	// A closed stdout (jobrun exec ... | head) must give EPIPE, not kill
 	// jobrun. Notify rather than Ignore: an ignored signal would be
 	// inherited by the child.
@@ -90,13 +90,41 @@ func runExec(c *cli.Context, io stdio) error {
 // 64 MB whatever the output size; under it, a GOGC of 400 lets the heap
 // grow before collecting, since replay allocates in large pages over a
 // small live heap (replay of 1M lines: about a third faster, peak RSS
-// +5 MB; docs/benchmarks.md).
-func tuneMemory() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(32 << 20)
-	}
+// +5 MB; docs/benchmarks.md). The limit follows the viewers
+// (followViewers): a fixed one would have the collector run back to back
+// as soon as many viewers connect.
+func tuneMemory() (follow bool) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return false
+	}
+	debug.SetMemoryLimit(memoryFor(0))
+	return true
+}
+
+// memoryFor is exec's soft memory limit with n connections open: 32 MiB
+// for the job, plus 128 KiB a connection (one takes about 40 KiB; the rest
+// is headroom for the pages and batches in flight).
+func memoryFor(n int) int64 { return 32<<20 + int64(n)*(128<<10) }
+
+// followViewers keeps the soft memory limit in step with srv's open
+// connections until stop is closed.
+func followViewers(srv *api.Server, stop <-chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	last := -1
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if n := srv.Connections(); n != last {
+			last = n
+			debug.SetMemoryLimit(memoryFor(n))
+		}
 	}
 }
 
@@ -135,6 +163,15 @@ func runStandalone(c *cli.Context, io stdio, x execJob) error {
 	defer fg.stop()
 	job := fg.run.Job()
 	page := startPage(ln, db, hub, fg.run, heartbeat, logger)
+	if x.followMemory {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			followViewers(page.api, stop)
+		}()
+		defer func() { close(stop); <-done }()
+	}
 	fmt.Fprintf(io.err, "jobrun: job %d: http://%s/jobs/%d%s", job.ID, ln.Addr(), job.ID, x.pty.eol)
 
 	res := fg.wait(nil, nil)

@@ -28,6 +28,7 @@ type execJob struct {
 	pty           ptyOptions
 	mask          []string     // values to mask (--mask-env)
 	http          *http.Client // talks to the server (token, --ca-cert); agent mode only
+	followMemory  bool         // the soft memory limit follows the viewers (tuneMemory)
 }
 
 // parseExecJob checks exec's flags and arguments.

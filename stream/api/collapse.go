@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math"
+	"time"
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
@@ -132,7 +133,9 @@ func (c *collapser) push(evs []jobs.Event, out []jobs.Event) []jobs.Event {
 // source is what a stream transport reads batches from: a
 // stream.Subscription, or a collapsedFeed around one.
 type source interface {
-	Next(ctx context.Context) (*stream.Batch, error)
+	// NextWithin returns the next batch, or context.DeadlineExceeded when
+	// none came within d (see stream.Subscription.NextWithin).
+	NextWithin(ctx context.Context, d time.Duration) (*stream.Batch, error)
 }
 
 // collapsedFeed is a Subscription with the collapse rule applied to the
@@ -156,9 +159,10 @@ func newSource(sub *stream.Subscription, after, until jobs.Seq, collapse bool, p
 	return &collapsedFeed{sub: sub, c: collapser{until: until}, cursor: after, pageBytes: pageBytes}
 }
 
-// Next returns the next batch to send, as Subscription.Next does; batches
+// NextWithin returns the next batch to send, as Subscription.NextWithin
+// does; batches
 // of the history may have holes in seq.
-func (f *collapsedFeed) Next(ctx context.Context) (*stream.Batch, error) {
+func (f *collapsedFeed) NextWithin(ctx context.Context, d time.Duration) (*stream.Batch, error) {
 	for {
 		if len(f.out) > 0 {
 			b := f.out[0]
@@ -167,9 +171,9 @@ func (f *collapsedFeed) Next(ctx context.Context) (*stream.Batch, error) {
 			return b, nil
 		}
 		if f.cursor >= f.c.until && len(f.c.held) == 0 {
-			return f.sub.Next(ctx)
+			return f.sub.NextWithin(ctx, d)
 		}
-		b, err := f.sub.Next(ctx)
+		b, err := f.sub.NextWithin(ctx, d)
 		if err != nil {
 			return nil, err
 		}

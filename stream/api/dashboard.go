@@ -86,7 +86,7 @@ func (d *dashConn) take() []jobs.Job {
 // serveDashboard serves GET /api/stream?limit=N (WebSocket).
 func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	limit, err := intParam(r.URL.Query().Get("limit"), "limit", 100, 1, 1000)
-	wc := s.accept(w, r, err, TransportDashboard)
+	wc := s.accept(w, r, err, TransportDashboard, &viewer{})
 	if wc == nil {
 		return
 	}

@@ -128,7 +128,7 @@ func (s *Server) serveProbeIdle(w http.ResponseWriter, r *http.Request) {
 		c.Close(s.closeFor(err, "open "+r.URL.Path))
 		return
 	}
-	wc := s.register(c, r.RemoteAddr)
+	wc := s.register(c, r.RemoteAddr, &viewer{})
 	if wc == nil {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return

@@ -59,9 +59,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 	hb := s.heartbeat()
 	var buf []byte
 	for {
-		nctx, cancel := context.WithTimeout(ctx, hb)
-		b, err := src.Next(nctx)
-		cancel()
+		b, err := src.NextWithin(ctx, hb)
 		switch {
 		case err == nil:
 			buf = appendSSE(buf[:0], b.Events)

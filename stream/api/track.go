@@ -40,6 +40,13 @@ func (s *Server) untrack(x shutdowner) {
 	s.wg.Done()
 }
 
+// Connections is the number of streams, long polls and dashboards open now.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
 // Close ends everything open: WebSocket streams are closed with 1001
 // "server shutting down" (an http.Server's Shutdown leaves hijacked
 // connections alone), event streams end, long polls answer [] at once, the

@@ -30,7 +30,10 @@ var heartbeatMsg = []byte("[]")
 // the upgrade, err becomes a close code, so that a browser can tell errors
 // apart. It returns the registered connection (the caller unregisters
 // it), or nil when the request has been answered.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request, err error, transport string) *wsConn {
+//
+// v measures the connection's write progress; the connection's writes go
+// through a progressWriter of it.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, err error, transport string, v *viewer) *wsConn {
 	if !stream.IsUpgrade(r) {
 		if err != nil {
 			s.writeError(w, r, err)
@@ -39,7 +42,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, err error, trans
 		stream.WriteJSONError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket")
 		return nil
 	}
-	c, aerr := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
+	c, aerr := websocket.Accept(progressWriter{w, v}, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
 	if aerr != nil {
 		return nil // Accept answered (403 for a foreign origin)
 	}
@@ -48,7 +51,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, err error, trans
 		c.Close(code, why)
 		return nil
 	}
-	wc := s.register(c, r.RemoteAddr)
+	wc := s.register(c, r.RemoteAddr, v)
 	if wc == nil {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return nil
@@ -65,12 +68,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		v = s.viewers.openStream(j.ID)
 		defer s.viewers.closeStream(v)
 	}
-	wc := s.accept(progressWriter{w, v}, r, err, TransportWS)
+	wc := s.accept(w, r, err, TransportWS, v)
 	if wc == nil {
 		return
 	}
 	defer s.unregister(wc)
-	wc.view = v
 	cut := func() { wc.tooSlow("no write progress while exec waits to exit") }
 	v.cut.Store(&cut)
 	wc.access = access.GrantOf(r.Context())
@@ -150,8 +152,9 @@ type wsConn struct {
 	// transport is TransportWS or TransportDashboard, for Metrics.
 	transport string
 	// view measures the progress of writes (and, for a job stream, what
-	// it was sent: viewers.go).
-	view *viewer
+	// it was sent: viewers.go); stall is the write watchdog (checkStall).
+	view  *viewer
+	stall *time.Timer
 
 	// onMessage answers one client message (nil: no answer).
 	onMessage func(clientMessage) []byte
@@ -162,9 +165,11 @@ type wsConn struct {
 }
 
 // register tracks c for Close; nil when the server is closed.
-func (s *Server) register(c *websocket.Conn, remote string) *wsConn {
+func (s *Server) register(c *websocket.Conn, remote string, v *viewer) *wsConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, remote: remote, view: &viewer{}}
+	wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, remote: remote, view: v}
+	wc.stall = time.AfterFunc(time.Hour, wc.checkStall)
+	wc.stall.Stop()
 	if !s.track(wc) {
 		cancel()
 		return nil
@@ -203,35 +208,26 @@ func (wc *wsConn) write(p []byte) error {
 	}
 	v := wc.view
 	v.beginWrite()
-	defer v.endWrite()
+	wc.stall.Reset(wc.s.writeTimeout())
+	err := wc.c.Write(context.Background(), websocket.MessageText, p)
+	wc.stall.Stop()
+	v.endWrite()
+	return err
+}
+
+// checkStall is the write watchdog (wc.stall, one timer per connection,
+// reset per write: no allocation per message): a write in progress that
+// has made no progress for WriteTimeout closes the stream with 4429.
+func (wc *wsConn) checkStall() {
 	timeout := wc.s.writeTimeout()
-	var (
-		mu   sync.Mutex
-		done bool
-		t    *time.Timer
-	)
-	watch := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if done {
-			return
-		}
-		if idle := v.idleFor(time.Now()); idle < timeout {
-			t.Reset(timeout - idle)
-			return
-		}
-		go wc.tooSlow("write made no progress for " + timeout.String())
+	if !wc.view.writing.Load() {
+		return // the write is over; a late fire
 	}
-	mu.Lock()
-	t = time.AfterFunc(timeout, watch)
-	mu.Unlock()
-	defer func() {
-		mu.Lock()
-		done = true
-		t.Stop()
-		mu.Unlock()
-	}()
-	return wc.c.Write(context.Background(), websocket.MessageText, p)
+	if idle := wc.view.idleFor(time.Now()); idle < timeout {
+		wc.stall.Reset(timeout - idle)
+		return
+	}
+	wc.tooSlow("write made no progress for " + timeout.String())
 }
 
 // tooSlow closes a viewer that does not keep up with 4429.
@@ -257,9 +253,7 @@ func (wc *wsConn) run(src source) {
 
 	hb := wc.s.heartbeat()
 	for {
-		ctx, cancel := context.WithTimeout(wc.ctx, hb)
-		b, err := src.Next(ctx)
-		cancel()
+		b, err := src.NextWithin(wc.ctx, hb)
 		var msg []byte
 		switch {
 		case err == nil:
