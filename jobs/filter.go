@@ -44,6 +44,20 @@ func ParseStatus(s string) (Status, error) {
 	return "", fmt.Errorf("status %q: want running, unreachable, succeeded, failed, canceled or lost: %w", s, ErrInvalid)
 }
 
+// ParseStatuses parses a comma list of statuses ("failed,lost"), as the
+// API's status= and ls's --status take them. Errors wrap ErrInvalid.
+func ParseStatuses(list string) ([]Status, error) {
+	var out []Status
+	for name := range strings.SplitSeq(list, ",") {
+		st, err := ParseStatus(strings.TrimSpace(name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 // Validate checks f: known statuses, Name and Host at most MaxFilterText
 // bytes. Errors wrap ErrInvalid.
 func (f Filter) Validate() error {

@@ -98,16 +98,25 @@ func scrollToEnd(t *testing.T, b *browser) {
 	}
 }
 
+// openDashboard runs n jobs (dashJobs), serves them and opens path on the
+// server in a browser, once the dashboard shows rows.
+func openDashboard(t *testing.T, n int, path string) (*browser, string) {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "jobrun.db")
+	dashJobs(t, db, n)
+	_, base := startServe(t, db)
+	b := newBrowser(t)
+	b.navigate(t, base+path)
+	b.waitFor(t, 10*time.Second, `document.querySelectorAll('#jobs tbody tr').length > 0`, `document.body.innerText.slice(0, 300)`)
+	return b, base
+}
+
 // TestPageDashboardPagesBack: with 300 jobs the dashboard shows the first
 // page, then older pages as it is scrolled to its end, down to job 1: each
 // job once, newest first.
 func TestPageDashboardPagesBack(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "jobrun.db")
-	dashJobs(t, db, 300)
-	_, base := startServe(t, db)
-	b := newBrowser(t)
-	b.navigate(t, base+"/")
-	b.waitFor(t, 10*time.Second, `document.querySelectorAll('#jobs tbody tr').length >= 100`, `document.body.innerText.slice(0, 300)`)
+	b, _ := openDashboard(t, 300, "/")
+	b.waitFor(t, 10*time.Second, `document.querySelectorAll('#jobs tbody tr').length >= 100`, `document.querySelectorAll('#jobs tbody tr').length`)
 	if ids, _ := shownRows(t, b); len(ids) != 100 || ids[0] != 300 || ids[99] != 201 {
 		t.Fatalf("first page: %d rows from %v; want 100, jobs 300 down to 201", len(ids), ids[:min(len(ids), 3)])
 	}
@@ -132,12 +141,7 @@ func TestPageDashboardPagesBack(t *testing.T) {
 // jobs (paging back through them too), the controls show the filter, and
 // changing a control changes the address, which reloads to the same view.
 func TestPageDashboardFiltersInAddress(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "jobrun.db")
-	dashJobs(t, db, 240)
-	_, base := startServe(t, db)
-	b := newBrowser(t)
-	b.navigate(t, base+"/?status=failed")
-	b.waitFor(t, 10*time.Second, `document.querySelectorAll('#jobs tbody tr').length > 0`, `document.body.innerText.slice(0, 300)`)
+	b, base := openDashboard(t, 240, "/?status=failed")
 	if got := eval[string](t, b, `document.getElementById('status-filter').value`); got != "failed" {
 		t.Errorf("status control shows %q, want failed", got)
 	}

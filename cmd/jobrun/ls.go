@@ -61,13 +61,11 @@ func lsArgs(c *cli.Context, now time.Time) (jobs.Filter, error) {
 		return f, usageError("ls: --limit must be 1..1000, not %d", n)
 	}
 	for _, v := range c.StringSlice("status") {
-		for name := range strings.SplitSeq(v, ",") {
-			st, err := jobs.ParseStatus(strings.TrimSpace(name))
-			if err != nil {
-				return f, usageError("ls: --status: %v", err)
-			}
-			f.Statuses = append(f.Statuses, st)
+		sts, err := jobs.ParseStatuses(v)
+		if err != nil {
+			return f, usageError("ls: --status: %v", err)
 		}
+		f.Statuses = append(f.Statuses, sts...)
 	}
 	f.Host, f.Name = c.String("host"), c.String("name")
 	if v := c.String("since"); v != "" {

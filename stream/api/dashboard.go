@@ -27,6 +27,14 @@ import (
 // the feed goroutine one after another, so a job's states go out in the
 // order the database had them, and a connection's snapshot (read by the
 // feed when it joins) is never followed by an older state.
+//
+// Each connection has a filter: a changed job it selects goes into its
+// pending set as the job, one it does not as a removal (sent as
+// {"type":"remove","id":N}) unless the job's previous state was not
+// selected either. A job is removed for every connection when it is gone:
+// read after a mark (Hub.MarkChanged, which DELETE and prune call) and not
+// found, or missing from a re-listing that should hold it (removed by
+// another process).
 
 // dashboardMsg is a "jobs" message of the dashboard stream.
 type dashboardMsg struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/streamtest"
@@ -302,17 +303,32 @@ func waitSent(t *testing.T, ctx context.Context, c *websocket.Conn, id jobs.ID, 
 	}
 }
 
-// TestDashboardFilter: the stream's snapshot and updates hold only the
-// jobs its filter selects; a job that leaves the filter (its status
-// changed) or is removed is sent as {"type":"remove","id":N}.
-func TestDashboardFilter(t *testing.T) {
-	ctx := streamtest.Ctx(t)
+// removingServer serves a Server that removes jobs, whose dashboard
+// sends changes at once and hears only of what is published here.
+func removingServer(t *testing.T) (context.Context, *sqlite.DB, *stream.Hub, string) {
+	t.Helper()
 	db := streamtest.OpenDB(t)
 	hub := streamtest.NewHub(t, db, stream.HubOptions{PollInterval: -1})
 	srv := streamtest.NewServer(db, hub)
 	srv.DashboardInterval = time.Millisecond
 	srv.Remover = remover{db}
-	base := streamtest.Serve(t, srv)
+	return streamtest.Ctx(t), db, hub, streamtest.Serve(t, srv)
+}
+
+// deleteJob removes job id through the API.
+func deleteJob(t *testing.T, base string, id jobs.ID) {
+	t.Helper()
+	if status, body := send(t, "DELETE", fmt.Sprintf("%s/api/jobs/%d", base, id), "{}",
+		"Content-Type", "application/json", "Origin", base); status != 200 {
+		t.Fatalf("remove job %d: %d %s", id, status, body)
+	}
+}
+
+// TestDashboardFilter: the stream's snapshot and updates hold only the
+// jobs its filter selects; a job that leaves the filter (its status
+// changed) or is removed is sent as {"type":"remove","id":N}.
+func TestDashboardFilter(t *testing.T) {
+	ctx, db, hub, base := removingServer(t)
 	now := time.Now()
 	a := namedJob(t, db, "Deploy A", "h", now)
 	b := namedJob(t, db, "build", "h", now)
@@ -349,10 +365,7 @@ func TestDashboardFilter(t *testing.T) {
 	hub.Poke()
 	waitSent(t, ctx, conn, d.ID, jobs.StatusRunning, f)
 	// A removed job is removed from every dashboard that may hold it.
-	if status, body := send(t, "DELETE", fmt.Sprintf("%s/api/jobs/%d", base, b.ID), "{}",
-		"Content-Type", "application/json", "Origin", base); status != 200 {
-		t.Fatalf("remove: %d %s", status, body)
-	}
+	deleteJob(t, base, b.ID)
 	waitRemove(t, ctx, all, b.ID, jobs.Filter{})
 	endJob(t, db, hub, c.ID, 1, jobs.StatusSucceeded)
 	waitRemove(t, ctx, conn, c.ID, f)
@@ -371,13 +384,7 @@ func TestDashboardFilter(t *testing.T) {
 // dashboard's newest jobs (paged in by a page, not in any snapshot) is
 // still removed from them.
 func TestDashboardRemoveOldJob(t *testing.T) {
-	ctx := streamtest.Ctx(t)
-	db := streamtest.OpenDB(t)
-	hub := streamtest.NewHub(t, db, stream.HubOptions{PollInterval: -1})
-	srv := streamtest.NewServer(db, hub)
-	srv.DashboardInterval = time.Millisecond
-	srv.Remover = remover{db}
-	base := streamtest.Serve(t, srv)
+	ctx, db, hub, base := removingServer(t)
 	old := namedJob(t, db, "old", "h", time.Now())
 	endJob(t, db, hub, old.ID, 1, jobs.StatusSucceeded)
 	for range 3 {
@@ -387,9 +394,6 @@ func TestDashboardRemoveOldJob(t *testing.T) {
 	if m, err := readDash(t, ctx, conn); err != nil || m.Type != "snapshot" || len(m.Jobs) != 1 {
 		t.Fatalf("snapshot %+v, %v", m, err)
 	}
-	if status, body := send(t, "DELETE", fmt.Sprintf("%s/api/jobs/%d", base, old.ID), "{}",
-		"Content-Type", "application/json", "Origin", base); status != 200 {
-		t.Fatalf("remove: %d %s", status, body)
-	}
+	deleteJob(t, base, old.ID)
 	waitRemove(t, ctx, conn, old.ID, jobs.Filter{})
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -59,13 +58,11 @@ func parseJobsQuery(q url.Values) (jobsQuery, error) {
 	jq.limit, jq.before = int(limit), jobs.ID(before)
 	f := &jq.filter
 	for _, v := range q["status"] {
-		for name := range strings.SplitSeq(v, ",") {
-			st, err := jobs.ParseStatus(strings.TrimSpace(name))
-			if err != nil {
-				return jq, fmt.Errorf("status=%q: %w", v, err)
-			}
-			f.Statuses = append(f.Statuses, st)
+		sts, err := jobs.ParseStatuses(v)
+		if err != nil {
+			return jq, fmt.Errorf("status=%q: %w", v, err)
 		}
+		f.Statuses = append(f.Statuses, sts...)
 	}
 	f.Name, f.Host = q.Get("q"), q.Get("host")
 	for _, p := range []struct {

@@ -68,7 +68,9 @@ func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
 			err = checkRun(j.ID, evs, cursor+1)
 		}
 		if err != nil {
-			s.writeError(w, r, err)
+			if ctx.Err() == nil { // else the client left
+				s.writeError(w, r, err)
+			}
 			return
 		}
 		if len(evs) == 0 {
