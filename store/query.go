@@ -9,13 +9,18 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 )
 
-// JobsQuery selects a page of jobs, newest first.
+// JobsQuery selects a page of jobs, newest (highest ID) first.
 type JobsQuery struct {
 	// Limit is the page size: 0 means 100; at most 1000.
 	Limit int
 	// Before, when not 0, returns only jobs with a smaller ID (the next
 	// page after a page ending at Before).
 	Before jobs.ID
+	// Filter narrows the jobs listed (status as read, name, host, creation
+	// time); its zero value lists every job. A backend selects exactly the
+	// jobs Filter.Match selects, deriving StatusUnreachable at the time of
+	// the query as it does when reading a job.
+	jobs.Filter
 }
 
 // Expired is a job that a backend's ExpireAgents ended as lost, with the exit event it

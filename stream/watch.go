@@ -12,7 +12,8 @@ const maxDirty = 1024
 
 // JobWatch tells a dashboard which jobs may have changed: Publish marks a
 // job when it publishes the job's first batch here, a progress event or
-// its exit event, and Poke (another process may have written) marks all.
+// its exit event, MarkChanged marks the jobs it names (removed ones), and
+// Poke (another process may have written) marks all.
 // It is a dirty set, not a queue: marking never blocks, and a watcher that
 // takes the marks late finds each job once. Take and C are for one
 // goroutine; Close may be called from any.
@@ -98,6 +99,20 @@ func (h *Hub) markJob(id jobs.ID) {
 	}
 	h.wmu.Lock()
 	h.markLocked(id, false)
+	h.wmu.Unlock()
+}
+
+// MarkChanged tells every JobWatch that the jobs ids changed without a
+// Publish here (they were removed, say), so that dashboards read them
+// again and learn that they are gone.
+func (h *Hub) MarkChanged(ids ...jobs.ID) {
+	if h.nwatch.Load() == 0 {
+		return
+	}
+	h.wmu.Lock()
+	for _, id := range ids {
+		h.markLocked(id, false)
+	}
 	h.wmu.Unlock()
 }
 

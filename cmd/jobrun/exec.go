@@ -295,6 +295,6 @@ func routes(apiSrv *api.Server) http.Handler {
 type storeAdapter struct{ *sqlite.DB }
 
 // Jobs lists jobs for GET /api/jobs.
-func (a storeAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
-	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before})
+func (a storeAdapter) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) ([]jobs.Job, error) {
+	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before, Filter: f})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/jobs/progress"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 func lsCommand(io stdio) *cli.Command {
@@ -20,35 +21,66 @@ func lsCommand(io stdio) *cli.Command {
 		Usage: "list jobs, newest first",
 		Flags: []cli.Flag{
 			dbFlag(),
-			&cli.BoolFlag{Name: "json", Usage: `print {"jobs":[...]} as GET /api/jobs does`},
+			&cli.BoolFlag{Name: "json", Usage: `print {"jobs":[...],"next_before":...} as GET /api/jobs does`},
 			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 50, Usage: "show at most `N` jobs"},
+			&cli.StringSliceFlag{Name: "status", Usage: "only jobs with this `STATUS` (running, unreachable, succeeded, failed, canceled, lost; repeatable, or a comma list)"},
+			&cli.StringFlag{Name: "host", Usage: "only jobs of this `HOST`"},
+			&cli.StringFlag{Name: "name", Usage: "only jobs whose name contains `TEXT` (ignoring the case of ASCII letters)"},
+			&cli.StringFlag{Name: "since", Usage: "only jobs created since `WHEN`: a duration ago (24h, 7d) or an RFC 3339 time"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageError("ls: unexpected argument %q", c.Args().First())
-			}
-			if n := c.Int("limit"); n < 1 || n > 1000 {
-				return usageError("ls: --limit must be 1..1000, not %d", n)
+			f, err := lsArgs(c, time.Now())
+			if err != nil {
+				return err
 			}
 			db, err := openExistingDB(c)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			list, err := db.Jobs(c.Context, store.JobsQuery{Limit: c.Int("limit")})
+			list, err := db.Jobs(c.Context, store.JobsQuery{Limit: c.Int("limit"), Filter: f})
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
-				if list == nil {
-					list = []jobs.Job{}
-				}
-				enc := json.NewEncoder(io.out)
-				return enc.Encode(map[string]any{"jobs": list})
+				return json.NewEncoder(io.out).Encode(api.NewJobsPage(list, c.Int("limit")))
 			}
 			return printJobs(io, list, time.Now())
 		},
 	}
+}
+
+// lsArgs checks ls's arguments and returns its filter; --since is a
+// duration before now or a time.
+func lsArgs(c *cli.Context, now time.Time) (jobs.Filter, error) {
+	var f jobs.Filter
+	if c.NArg() > 0 {
+		return f, usageError("ls: unexpected argument %q", c.Args().First())
+	}
+	if n := c.Int("limit"); n < 1 || n > 1000 {
+		return f, usageError("ls: --limit must be 1..1000, not %d", n)
+	}
+	for _, v := range c.StringSlice("status") {
+		sts, err := jobs.ParseStatuses(v)
+		if err != nil {
+			return f, usageError("ls: --status: %v", err)
+		}
+		f.Statuses = append(f.Statuses, sts...)
+	}
+	f.Host, f.Name = c.String("host"), c.String("name")
+	if v := c.String("since"); v != "" {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			f.Since = t
+		} else if d, err := parseAge(v); err == nil {
+			f.Since = now.Add(-d)
+		} else {
+			return f, usageError("ls: --since %q: want a duration such as 24h or 7d, or an RFC 3339 time such as 2026-11-25T21:00:00Z", v)
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return f, usageError("ls: %v", err)
+	}
+	return f, nil
 }
 
 func printJobs(io stdio, list []jobs.Job, now time.Time) error {

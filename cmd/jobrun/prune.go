@@ -207,6 +207,7 @@ func retainJobs(ctx context.Context, db *sqlite.DB, hub *stream.Hub, retain time
 		res, err := pruneDB(ctx, db, api.PruneRequest{OlderThanSeconds: int64(retain / time.Second)})
 		if len(res.Removed) > 0 {
 			logger.Info("retain: removed finished jobs", "jobs", len(res.Removed), "older_than", retain, "freed_bytes", res.FreedBytes)
+			hub.MarkChanged(res.Removed...)
 			hub.Poke()
 		}
 		if err != nil && ctx.Err() == nil {

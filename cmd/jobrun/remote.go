@@ -83,20 +83,18 @@ func remoteError(cmd string, err error) error {
 
 // remoteLs lists the server's jobs (GET /api/jobs).
 func remoteLs(c *cli.Context, io stdio, cl *api.Client) error {
-	if c.NArg() > 0 {
-		return usageError("ls: unexpected argument %q", c.Args().First())
+	f, err := lsArgs(c, time.Now())
+	if err != nil {
+		return err
 	}
-	if n := c.Int("limit"); n < 1 || n > 1000 {
-		return usageError("ls: --limit must be 1..1000, not %d", n)
-	}
-	list, err := cl.Jobs(c.Context, c.Int("limit"), 0)
+	page, err := cl.Jobs(c.Context, f, c.Int("limit"), 0)
 	if err != nil {
 		return remoteError("ls", err)
 	}
 	if c.Bool("json") {
-		return json.NewEncoder(io.out).Encode(map[string]any{"jobs": list})
+		return json.NewEncoder(io.out).Encode(page)
 	}
-	return printJobs(io, list, time.Now())
+	return printJobs(io, page.Jobs, time.Now())
 }
 
 // remoteLogsAction checks logs' arguments as runLogs does, then runs

@@ -338,7 +338,15 @@ func (db *DB) agentStatus(j *jobs.Job, now time.Time) {
 	if !j.Agent || j.Status != jobs.StatusRunning {
 		return
 	}
-	if j.LastHeard == nil || now.Sub(*j.LastHeard) > db.opts.AgentTimeout {
+	if j.LastHeard == nil || micros(*j.LastHeard) < db.unreachableCutoff(now) {
 		j.Status = jobs.StatusUnreachable
 	}
+}
+
+// unreachableCutoff is the last_heard (unix µs) before which a running
+// agent job reads as unreachable at now: silent for longer than
+// Options.AgentTimeout. Queries that select by status use it too, so that
+// they agree with agentStatus.
+func (db *DB) unreachableCutoff(now time.Time) int64 {
+	return ceilMicros(now.Add(-db.opts.AgentTimeout))
 }

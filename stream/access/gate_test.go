@@ -184,8 +184,10 @@ func TestGateScopes(t *testing.T) {
 		t.Errorf("full token, cancel: %d %s", resp.StatusCode, bodyOf(t, resp))
 	}
 	// Read: reads, no changes, no ingest.
-	if resp := doReq(t, "GET", g.base+"/api/jobs", "", bearer(readToken)...); resp.StatusCode != 200 {
-		t.Errorf("read token, GET /api/jobs: %d", resp.StatusCode)
+	for _, path := range []string{"/api/jobs?status=running", fmt.Sprintf("/api/jobs/%d/progress", g.running.ID)} {
+		if resp := doReq(t, "GET", g.base+path, "", bearer(readToken)...); resp.StatusCode != 200 {
+			t.Errorf("read token, GET %s: %d", path, resp.StatusCode)
+		}
 	}
 	resp := doReq(t, "POST", cancelURL, "{}", changeHeaders(readToken)...)
 	if msg, code := errorBody(t, resp); resp.StatusCode != 403 || code != 403 || !strings.Contains(msg, "read-only") {
@@ -358,15 +360,17 @@ func TestGateShareLinks(t *testing.T) {
 	// The link's token reads its job, by uid or id, and nothing else.
 	tok := link.Token
 	for path, want := range map[string]int{
-		"/api/jobs/" + string(g.running.UID):             200,
-		fmt.Sprintf("/api/jobs/%d", g.running.ID):        200,
-		fmt.Sprintf("/api/jobs/%d/log", g.running.ID):    200,
-		fmt.Sprintf("/api/jobs/%d/events", g.running.ID): 200,
-		"/api/info":                                    200,
-		"/api/jobs/" + string(g.other.UID):             403,
-		fmt.Sprintf("/api/jobs/%d/events", g.other.ID): 403,
-		"/api/jobs":                                    403,
-		"/api/stream":                                  403,
+		"/api/jobs/" + string(g.running.UID):               200,
+		fmt.Sprintf("/api/jobs/%d", g.running.ID):          200,
+		fmt.Sprintf("/api/jobs/%d/log", g.running.ID):      200,
+		fmt.Sprintf("/api/jobs/%d/events", g.running.ID):   200,
+		fmt.Sprintf("/api/jobs/%d/progress", g.running.ID): 200,
+		"/api/info": 200,
+		fmt.Sprintf("/api/jobs/%d/progress", g.other.ID): 403,
+		"/api/jobs/" + string(g.other.UID):               403,
+		fmt.Sprintf("/api/jobs/%d/events", g.other.ID):   403,
+		"/api/jobs":   403,
+		"/api/stream": 403,
 		fmt.Sprintf("/api/jobs/%d/cancel", g.running.ID): 403, // GET: still not for a share link
 	} {
 		if got := doReq(t, "GET", g.base+path, "", bearer(tok)...).StatusCode; got != want {

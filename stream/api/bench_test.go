@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"strconv"
 	"syscall"
 	"testing"
@@ -134,4 +135,28 @@ func BenchmarkLive(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric((cpuTime()-cpu).Seconds()*1e9/float64(b.N*batch), "cpu-ns/line")
+}
+
+// BenchmarkProgress answers GET /api/jobs/{ref}/progress for a finished
+// job of 1 M lines with a progress event every 1000 lines (and a second
+// job with one every 10 lines): the whole log is read, page by page.
+func BenchmarkProgress(b *testing.B) {
+	db := streamtest.OpenDB(b)
+	hub := streamtest.NewHub(b, db, stream.HubOptions{})
+	base := streamtest.Serve(b, streamtest.NewServer(db, hub))
+	sparse, _ := progressJob(b, db, 1_000_000, 1000, 50)
+	dense, _ := progressJob(b, db, 1_000_000, 10, 50)
+	for _, bc := range []struct {
+		name string
+		j    jobs.Job
+	}{{"1k progress events", sparse}, {"100k progress events", dense}} {
+		j := bc.j
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if status, _, body := get(b, base, fmt.Sprintf("/api/jobs/%d/progress", j.ID)); status != 200 {
+					b.Fatalf("%d %s", status, body)
+				}
+			}
+		})
+	}
 }

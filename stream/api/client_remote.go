@@ -8,32 +8,28 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
 )
 
-// Jobs returns a page of the server's jobs, newest first: at most limit
-// (1..1000), with id < before when before is not 0 (GET /api/jobs).
-func (c *Client) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if before > 0 {
-		q.Set("before", strconv.FormatInt(int64(before), 10))
-	}
-	resp, err := c.get(ctx, "/api/jobs", q)
+// Jobs returns a page of the server's jobs that f selects, newest first:
+// at most limit (1..1000), with id < before when before is not 0 (GET
+// /api/jobs).
+func (c *Client) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) (JobsPage, error) {
+	resp, err := c.get(ctx, "/api/jobs", jobsValues(f, limit, before))
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return JobsPage{}, fmt.Errorf("list jobs: %w", err)
 	}
 	defer resp.Body.Close()
-	var page jobsPage
+	var page JobsPage
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		return nil, fmt.Errorf("list jobs: decode: %w", err)
+		return JobsPage{}, fmt.Errorf("list jobs: decode: %w", err)
 	}
 	if page.Jobs == nil {
 		page.Jobs = []jobs.Job{}
 	}
-	return page.Jobs, nil
+	return page, nil
 }
 
 // Log returns the job's stored output bytes (GET /api/jobs/{ref}/log):

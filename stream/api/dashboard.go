@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -26,11 +27,32 @@ import (
 // the feed goroutine one after another, so a job's states go out in the
 // order the database had them, and a connection's snapshot (read by the
 // feed when it joins) is never followed by an older state.
+//
+// Each connection has a filter: a changed job it selects goes into its
+// pending set as the job, one it does not as a removal (sent as
+// {"type":"remove","id":N}) unless the job's previous state was not
+// selected either. A job is removed for every connection when it is gone:
+// read after a mark (Hub.MarkChanged, which DELETE and prune call) and not
+// found, or missing from a re-listing that should hold it (removed by
+// another process).
 
-// dashboardMsg is a message of the dashboard stream.
+// dashboardMsg is a "jobs" message of the dashboard stream.
 type dashboardMsg struct {
-	Type string     `json:"type"` // "snapshot", "jobs" or "heartbeat"
+	Type string     `json:"type"` // "jobs"
 	Jobs []jobs.Job `json:"jobs"`
+}
+
+// dashboardSnapshot is the first message: a page of GET /api/jobs.
+type dashboardSnapshot struct {
+	Type string `json:"type"` // "snapshot"
+	JobsPage
+}
+
+// dashboardRemove says that a job left the dashboard's filter, or was
+// removed.
+type dashboardRemove struct {
+	Type string  `json:"type"` // "remove"
+	ID   jobs.ID `json:"id"`
 }
 
 var (
@@ -40,13 +62,13 @@ var (
 
 // dashConn is one dashboard connection.
 type dashConn struct {
-	wc    *wsConn
-	limit int
-	snap  chan snapshot // cap 1: the first message, from the feed
-	wake  chan struct{} // cap 1: pending has something
+	wc   *wsConn
+	q    jobsQuery     // its filter and snapshot size
+	snap chan snapshot // cap 1: the first message, from the feed
+	wake chan struct{} // cap 1: pending has something
 
 	mu      sync.Mutex
-	pending map[jobs.ID]jobs.Job
+	pending map[jobs.ID]*jobs.Job // the latest state to send; nil: a removal
 }
 
 type snapshot struct {
@@ -54,38 +76,70 @@ type snapshot struct {
 	err  error
 }
 
-// add merges changed jobs into the pending set and wakes the writer.
-func (d *dashConn) add(changed []jobs.Job) {
+// change is a job's new state, and the state last sent before it (nil
+// when the feed does not know it).
+type change struct {
+	job  jobs.Job
+	prev *jobs.Job
+}
+
+// merge adds what the connection must hear of changed and removed jobs to
+// its pending set, and wakes the writer: a job its filter selects, as the
+// job; one it does not, as a removal, unless the job's previous state was
+// not selected either (then the dashboard does not hold it).
+func (d *dashConn) merge(changed []change, removed []jobs.ID) {
 	d.mu.Lock()
-	for _, j := range changed {
-		d.pending[j.ID] = j
+	added := len(removed) > 0
+	for _, c := range changed {
+		switch {
+		case d.q.filter.Match(c.job):
+			j := c.job
+			d.pending[j.ID] = &j
+		case c.prev == nil || d.q.filter.Match(*c.prev):
+			d.pending[c.job.ID] = nil
+		default:
+			continue
+		}
+		added = true
+	}
+	for _, id := range removed {
+		d.pending[id] = nil
 	}
 	d.mu.Unlock()
+	if !added {
+		return
+	}
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
 }
 
-// take returns the pending jobs, newest first, and clears them.
-func (d *dashConn) take() []jobs.Job {
+// take returns the pending jobs and removals, newest first, and clears
+// them.
+func (d *dashConn) take() (list []jobs.Job, removed []jobs.ID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.pending) == 0 {
-		return nil
-	}
-	out := make([]jobs.Job, 0, len(d.pending))
-	for _, j := range d.pending {
-		out = append(out, j)
+	for id, j := range d.pending {
+		if j == nil {
+			removed = append(removed, id)
+		} else {
+			list = append(list, *j)
+		}
 	}
 	clear(d.pending)
-	slices.SortFunc(out, func(a, b jobs.Job) int { return int(b.ID - a.ID) })
-	return out
+	slices.SortFunc(list, func(a, b jobs.Job) int { return int(b.ID - a.ID) })
+	slices.SortFunc(removed, func(a, b jobs.ID) int { return int(b - a) })
+	return list, removed
 }
 
-// serveDashboard serves GET /api/stream?limit=N (WebSocket).
+// serveDashboard serves GET /api/stream?limit=N&status=...&q=... (WebSocket),
+// with the parameters of GET /api/jobs but before.
 func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
-	limit, err := intParam(r.URL.Query().Get("limit"), "limit", 100, 1, 1000)
+	q, err := parseJobsQuery(r.URL.Query())
+	if err == nil && q.before != 0 {
+		err = fmt.Errorf("before: the dashboard stream starts with the newest jobs; page back with GET /api/jobs: %w", jobs.ErrInvalid)
+	}
 	wc := s.accept(w, r, err, TransportDashboard, &viewer{})
 	if wc == nil {
 		return
@@ -97,8 +151,8 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	defer wc.wg.Wait()
 	defer wc.close(websocket.StatusGoingAway, "") // unless closed already
 
-	d := &dashConn{wc: wc, limit: int(limit), snap: make(chan snapshot, 1),
-		wake: make(chan struct{}, 1), pending: make(map[jobs.ID]jobs.Job)}
+	d := &dashConn{wc: wc, q: q, snap: make(chan snapshot, 1),
+		wake: make(chan struct{}, 1), pending: make(map[jobs.ID]*jobs.Job)}
 	f := s.joinFeed(d)
 	if f == nil {
 		wc.close(websocket.StatusGoingAway, "server shutting down")
@@ -118,10 +172,9 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 		wc.close(s.closeFor(snap.err, "dashboard snapshot"))
 		return
 	}
-	if snap.jobs == nil {
-		snap.jobs = []jobs.Job{}
+	if d.write(dashboardSnapshot{Type: "snapshot", JobsPage: NewJobsPage(snap.jobs, q.limit)}) != nil {
+		return
 	}
-	d.write(dashboardMsg{Type: "snapshot", Jobs: snap.jobs})
 
 	hb := time.NewTimer(s.heartbeat())
 	defer hb.Stop()
@@ -134,7 +187,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-d.wake:
-			if list := d.take(); list != nil && d.write(dashboardMsg{Type: "jobs", Jobs: list}) != nil {
+			if d.flush() != nil {
 				return
 			}
 		}
@@ -142,8 +195,24 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// flush sends the pending jobs (one message) and removals.
+func (d *dashConn) flush() error {
+	list, removed := d.take()
+	if len(list) > 0 {
+		if err := d.write(dashboardMsg{Type: "jobs", Jobs: list}); err != nil {
+			return err
+		}
+	}
+	for _, id := range removed {
+		if err := d.write(dashboardRemove{Type: "remove", ID: id}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // write sends one message.
-func (d *dashConn) write(m dashboardMsg) error {
+func (d *dashConn) write(m any) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -224,7 +293,7 @@ func (f *jobsFeed) run() {
 			w.Close()
 		}
 	}()
-	known := make(map[jobs.ID]string) // what was last sent of each job
+	known := make(map[jobs.ID]sent) // what was last sent of each job
 	var timer *time.Timer
 	var due <-chan time.Time // the coalescing timer, while changes wait
 	var last time.Time       // the last update
@@ -247,7 +316,12 @@ func (f *jobsFeed) run() {
 			}
 			s.mu.Unlock()
 		case d := <-f.joins:
-			list, err := f.list(d.limit)
+			first := w == nil
+			if first {
+				// Watch before reading, so that no change falls between.
+				w = s.Hub.WatchJobs()
+			}
+			list, err := f.list(d.q.filter, d.q.limit)
 			d.snap <- snapshot{jobs: list, err: err}
 			if err != nil {
 				continue
@@ -255,12 +329,11 @@ func (f *jobsFeed) run() {
 			f.mu.Lock()
 			f.conns[d] = struct{}{}
 			f.mu.Unlock()
-			if w == nil {
+			if first {
 				// The first watcher: this snapshot is what everyone knows.
-				w = s.Hub.WatchJobs()
 				clear(known)
 				for _, j := range list {
-					known[j.ID] = jobKey(j)
+					known[j.ID] = sent{key: jobKey(j), job: j}
 				}
 			}
 		case <-wake:
@@ -283,29 +356,38 @@ func (f *jobsFeed) run() {
 	}
 }
 
-// list reads the newest jobs.
-func (f *jobsFeed) list(limit int) ([]jobs.Job, error) {
+// list reads the newest jobs that filter selects.
+func (f *jobsFeed) list(filter jobs.Filter, limit int) ([]jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
-	return f.s.Store.Jobs(ctx, limit, 0)
+	return f.s.Store.Jobs(ctx, filter, limit, 0)
 }
 
 // maxKnown bounds the jobs whose last sent state the feed remembers.
 const maxKnown = 4096
 
-// update reads what the watch marked and sends the jobs that changed.
-func (f *jobsFeed) update(w *stream.JobWatch, known map[jobs.ID]string) {
+// sent is what the feed last sent of a job.
+type sent struct {
+	key string // jobKey
+	job jobs.Job
+}
+
+// update reads what the watch marked and sends each connection the jobs
+// that changed (or a removal, for one that left its filter) and the jobs
+// that were removed.
+func (f *jobsFeed) update(w *stream.JobWatch, known map[jobs.ID]sent) {
 	ids, all := w.Take()
 	var candidates []jobs.Job
+	var removed []jobs.ID
 	listed := make(map[jobs.ID]bool)
 	if all {
 		limit := 1
 		f.mu.Lock()
 		for d := range f.conns {
-			limit = max(limit, d.limit)
+			limit = max(limit, d.q.limit)
 		}
 		f.mu.Unlock()
-		list, err := f.list(limit)
+		list, err := f.list(jobs.Filter{}, limit)
 		if err != nil {
 			if f.ctx.Err() == nil {
 				f.s.logger().Warn("stream: dashboard: list jobs", "err", err)
@@ -315,6 +397,14 @@ func (f *jobsFeed) update(w *stream.JobWatch, known map[jobs.ID]string) {
 		candidates = list
 		for _, j := range list {
 			listed[j.ID] = true
+		}
+		// A job sent before that the listing should hold and does not was
+		// removed (by another process, say): the listing holds every job
+		// when it is not full, else every job down to its last.
+		for id := range known {
+			if !listed[id] && (len(list) < limit || id > list[len(list)-1].ID) {
+				removed = append(removed, id)
+			}
 		}
 		if len(known) > maxKnown {
 			// Forget jobs that are not listed any more; one of them that
@@ -334,6 +424,9 @@ func (f *jobsFeed) update(w *stream.JobWatch, known map[jobs.ID]string) {
 		j, err := f.s.Store.Job(ctx, jobs.Ref{ID: id})
 		cancel()
 		if errors.Is(err, jobs.ErrNotFound) {
+			if !slices.Contains(removed, id) {
+				removed = append(removed, id)
+			}
 			continue
 		}
 		if err != nil {
@@ -344,21 +437,30 @@ func (f *jobsFeed) update(w *stream.JobWatch, known map[jobs.ID]string) {
 		}
 		candidates = append(candidates, j)
 	}
-	var changed []jobs.Job
+	var changed []change
 	for _, j := range candidates {
 		k := jobKey(j)
-		if known[j.ID] != k {
-			known[j.ID] = k
-			changed = append(changed, j)
+		prev, ok := known[j.ID]
+		if ok && prev.key == k {
+			continue
 		}
+		c := change{job: j}
+		if ok {
+			c.prev = &prev.job
+		}
+		known[j.ID] = sent{key: k, job: j}
+		changed = append(changed, c)
 	}
-	if len(changed) == 0 {
+	for _, id := range removed {
+		delete(known, id)
+	}
+	if len(changed) == 0 && len(removed) == 0 {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for d := range f.conns {
-		d.add(changed)
+		d.merge(changed, removed)
 	}
 }
 

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/jobs/progress"
+	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/streamtest"
@@ -20,9 +23,11 @@ import (
 
 // dashMsg is a dashboard stream message.
 type dashMsg struct {
-	Type  string     `json:"type"`
-	Jobs  []jobs.Job `json:"jobs"`
-	Error string     `json:"error"`
+	Type       string     `json:"type"`
+	Jobs       []jobs.Job `json:"jobs"`
+	ID         jobs.ID    `json:"id"`
+	NextBefore *jobs.ID   `json:"next_before"`
+	Error      string     `json:"error"`
 }
 
 func readDash(t *testing.T, ctx context.Context, c *websocket.Conn) (dashMsg, error) {
@@ -162,6 +167,12 @@ func TestDashboardOtherProcess(t *testing.T) {
 	waitJob(t, ctx, c, j.ID, jobs.StatusRunning)
 	streamtest.Commit(t, other, nil, j.ID, append(streamtest.Lines(1, 5), streamtest.ExitEvent(6)))
 	waitJob(t, ctx, c, j.ID, jobs.StatusSucceeded)
+	// Removed by the other process: noticed when the job is missing from
+	// the listing.
+	if _, err := other.RemoveJob(ctx, jobs.Ref{ID: j.ID}, store.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitRemove(t, ctx, c, j.ID, jobs.Filter{})
 }
 
 // TestDashboardCoalesces: changes within DashboardInterval of the last
@@ -204,9 +215,14 @@ func TestDashboardErrors(t *testing.T) {
 	srv.Heartbeat = 10 * time.Millisecond
 	base := streamtest.Serve(t, srv)
 
-	c := dial(t, ctx, base, "/api/stream?limit=0")
-	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != stream.CodeInvalid {
-		t.Errorf("limit=0: %v, want 4400", err)
+	for _, query := range []string{"limit=0", "status=done", "since=yesterday", "before=3", "q=" + strings.Repeat("x", 2000)} {
+		c := dial(t, ctx, base, "/api/stream?"+query)
+		if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != stream.CodeInvalid {
+			t.Errorf("%.40s: %v, want 4400", query, err)
+		}
+		if status, _, body := get(t, base, "/api/stream?"+query); status != http.StatusBadRequest || !strings.Contains(string(body), `"code":400`) {
+			t.Errorf("%.40s without upgrade: %d %s, want 400", query, status, body)
+		}
 	}
 	if status, _, body := get(t, base, "/api/stream"); status != http.StatusUpgradeRequired {
 		t.Errorf("without upgrade: %d %s, want 426", status, body)
@@ -221,7 +237,7 @@ func TestDashboardErrors(t *testing.T) {
 		}
 	}
 
-	c = dial(t, ctx, base, "/api/stream")
+	c := dial(t, ctx, base, "/api/stream")
 	if m, err := readDash(t, ctx, c); err != nil || m.Type != "snapshot" {
 		t.Fatal(m, err)
 	}
@@ -230,4 +246,154 @@ func TestDashboardErrors(t *testing.T) {
 			t.Fatalf("got %+v, %v; want heartbeats", m, err)
 		}
 	}
+}
+
+// nextChange reads messages until a "jobs" or "remove" message, skipping
+// heartbeats; every job sent must be one that f selects.
+func nextChange(t *testing.T, ctx context.Context, c *websocket.Conn, f jobs.Filter) dashMsg {
+	t.Helper()
+	for {
+		m, err := readDash(t, ctx, c)
+		if err != nil {
+			t.Fatalf("waiting for a change: %v", err)
+		}
+		switch m.Type {
+		case "heartbeat":
+			continue
+		case "jobs":
+			for _, j := range m.Jobs {
+				if !f.Match(j) {
+					t.Errorf("sent job %d (%s, %q), which the filter %+v does not select", j.ID, j.Status, j.Name, f)
+				}
+			}
+		case "remove":
+			if m.ID <= 0 || m.Jobs != nil {
+				t.Errorf("remove message %+v", m)
+			}
+		default:
+			t.Fatalf("got a %q message", m.Type)
+		}
+		return m
+	}
+}
+
+// waitRemove reads changes until the removal of job id.
+func waitRemove(t *testing.T, ctx context.Context, c *websocket.Conn, id jobs.ID, f jobs.Filter) {
+	t.Helper()
+	for {
+		if m := nextChange(t, ctx, c, f); m.Type == "remove" && m.ID == id {
+			return
+		}
+	}
+}
+
+// waitSent reads changes until job id is sent with status st.
+func waitSent(t *testing.T, ctx context.Context, c *websocket.Conn, id jobs.ID, st jobs.Status, f jobs.Filter) {
+	t.Helper()
+	for {
+		m := nextChange(t, ctx, c, f)
+		if m.Type == "remove" && m.ID == id {
+			t.Fatalf("job %d removed, want it sent as %s", id, st)
+		}
+		for _, j := range m.Jobs {
+			if j.ID == id && j.Status == st {
+				return
+			}
+		}
+	}
+}
+
+// removingServer serves a Server that removes jobs, whose dashboard
+// sends changes at once and hears only of what is published here.
+func removingServer(t *testing.T) (context.Context, *sqlite.DB, *stream.Hub, string) {
+	t.Helper()
+	db := streamtest.OpenDB(t)
+	hub := streamtest.NewHub(t, db, stream.HubOptions{PollInterval: -1})
+	srv := streamtest.NewServer(db, hub)
+	srv.DashboardInterval = time.Millisecond
+	srv.Remover = remover{db}
+	return streamtest.Ctx(t), db, hub, streamtest.Serve(t, srv)
+}
+
+// deleteJob removes job id through the API.
+func deleteJob(t *testing.T, base string, id jobs.ID) {
+	t.Helper()
+	if status, body := send(t, "DELETE", fmt.Sprintf("%s/api/jobs/%d", base, id), "{}",
+		"Content-Type", "application/json", "Origin", base); status != 200 {
+		t.Fatalf("remove job %d: %d %s", id, status, body)
+	}
+}
+
+// TestDashboardFilter: the stream's snapshot and updates hold only the
+// jobs its filter selects; a job that leaves the filter (its status
+// changed) or is removed is sent as {"type":"remove","id":N}.
+func TestDashboardFilter(t *testing.T) {
+	ctx, db, hub, base := removingServer(t)
+	now := time.Now()
+	a := namedJob(t, db, "Deploy A", "h", now)
+	b := namedJob(t, db, "build", "h", now)
+	failed := namedJob(t, db, "deploy failed", "h", now)
+	endJob(t, db, hub, failed.ID, 1, jobs.StatusFailed)
+	c := namedJob(t, db, "deploy C", "h", now)
+
+	f := jobs.Filter{Statuses: []jobs.Status{jobs.StatusRunning}, Name: "deploy"}
+	conn := dial(t, ctx, base, "/api/stream?status=running&q=deploy")
+	all := dial(t, ctx, base, "/api/stream")
+	paged := dial(t, ctx, base, "/api/stream?limit=2&status=running")
+	m, err := readDash(t, ctx, conn)
+	if err != nil || m.Type != "snapshot" || len(m.Jobs) != 2 || m.Jobs[0].ID != c.ID || m.Jobs[1].ID != a.ID || m.NextBefore != nil {
+		t.Fatalf("snapshot %+v, %v; want jobs %d and %d, next_before null", m, err, c.ID, a.ID)
+	}
+	if m, err := readDash(t, ctx, all); err != nil || m.Type != "snapshot" || len(m.Jobs) != 4 {
+		t.Fatalf("unfiltered snapshot %+v, %v", m, err)
+	}
+	if m, err := readDash(t, ctx, paged); err != nil || m.Type != "snapshot" || len(m.Jobs) != 2 ||
+		m.NextBefore == nil || *m.NextBefore != b.ID {
+		t.Fatalf("snapshot of 2: %+v, %v; want next_before %d", m, err, b.ID)
+	}
+
+	// A job the filter does not select ends: the filtered dashboard hears
+	// nothing of it, the others do.
+	endJob(t, db, hub, b.ID, 1, jobs.StatusSucceeded)
+	waitSent(t, ctx, all, b.ID, jobs.StatusSucceeded, jobs.Filter{})
+	// A selected job ends: it leaves the filter.
+	endJob(t, db, hub, a.ID, 1, jobs.StatusFailed)
+	waitRemove(t, ctx, conn, a.ID, f)
+	waitSent(t, ctx, all, a.ID, jobs.StatusFailed, jobs.Filter{})
+	// A new job that the filter selects is sent.
+	d := namedJob(t, db, "DEPLOY D", "h", now)
+	hub.Poke()
+	waitSent(t, ctx, conn, d.ID, jobs.StatusRunning, f)
+	// A removed job is removed from every dashboard that may hold it.
+	deleteJob(t, base, b.ID)
+	waitRemove(t, ctx, all, b.ID, jobs.Filter{})
+	endJob(t, db, hub, c.ID, 1, jobs.StatusSucceeded)
+	waitRemove(t, ctx, conn, c.ID, f)
+	waitSent(t, ctx, all, c.ID, jobs.StatusSucceeded, jobs.Filter{})
+	// Jobs that ended left the other filtered dashboard too.
+	running := jobs.Filter{Statuses: []jobs.Status{jobs.StatusRunning}}
+	waitRemove(t, ctx, paged, b.ID, running)
+	waitRemove(t, ctx, paged, a.ID, running)
+	// The filtered dashboard only ever got what it selects (nextChange
+	// checked every message); the job it still holds is d.
+	endJob(t, db, hub, d.ID, 1, jobs.StatusCanceled)
+	waitRemove(t, ctx, conn, d.ID, f)
+}
+
+// TestDashboardRemoveOldJob: a job removed here that is older than every
+// dashboard's newest jobs (paged in by a page, not in any snapshot) is
+// still removed from them.
+func TestDashboardRemoveOldJob(t *testing.T) {
+	ctx, db, hub, base := removingServer(t)
+	old := namedJob(t, db, "old", "h", time.Now())
+	endJob(t, db, hub, old.ID, 1, jobs.StatusSucceeded)
+	for range 3 {
+		namedJob(t, db, "newer", "h", time.Now())
+	}
+	conn := dial(t, ctx, base, "/api/stream?limit=1")
+	if m, err := readDash(t, ctx, conn); err != nil || m.Type != "snapshot" || len(m.Jobs) != 1 {
+		t.Fatalf("snapshot %+v, %v", m, err)
+	}
+	deleteJob(t, base, old.ID)
+	waitRemove(t, ctx, conn, old.ID, jobs.Filter{})
 }

@@ -37,7 +37,16 @@
 // stream.JobWatch's marks at most every DashboardInterval, reads the
 // jobs, and merges the changed ones into each connection's pending set
 // (latest state per job), which the connection's writer sends when it
-// can.
+// can. Each connection has a filter (jobs.Filter, the parameters of GET
+// /api/jobs): a changed job it selects is sent, one it no longer selects
+// (or a removed one) becomes a removal.
+//
+// # Progress history
+//
+// GET /api/jobs/{ref}/progress (progress.go) reads a job's events page by
+// page from the Store and reduces its progress events as it goes (M4 per
+// time bucket, with the changes of state), so that its memory is bounded
+// by the points asked for, not by the log.
 //
 // # Access
 //

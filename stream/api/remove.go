@@ -78,7 +78,8 @@ func (s *Server) serveRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger().Info("stream: job removed", "job", j.ID, "remote", r.RemoteAddr)
-	s.Hub.Poke() // dashboards re-read the job list
+	s.Hub.MarkChanged(j.ID) // dashboards learn that it is gone
+	s.Hub.Poke()
 	writeJSON(w, removed{Removed: j})
 }
 
@@ -104,6 +105,7 @@ func (s *Server) servePrune(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(res.Removed) > 0 {
 		s.logger().Info("stream: jobs pruned", "jobs", len(res.Removed), "freed_bytes", res.FreedBytes, "remote", r.RemoteAddr)
+		s.Hub.MarkChanged(res.Removed...)
 		s.Hub.Poke()
 	}
 	writeJSON(w, res)

@@ -31,11 +31,12 @@ type Info struct {
 	Access string `json:"access,omitempty"`
 }
 
-// JobLister lists jobs for GET /api/jobs: at most limit (1..1000), newest
+// JobLister lists jobs for GET /api/jobs and the dashboard stream: the
+// jobs f selects (jobs.Filter.Match), at most limit (1..1000), newest
 // first, with id < before when before is not 0. cmd/jobrun adapts
 // *sqlite.DB to it.
 type JobLister interface {
-	Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error)
+	Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) ([]jobs.Job, error)
 }
 
 // Store is what Server reads: jobs, their events, range reads, and the job
@@ -159,6 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.HandleFunc("GET /api/jobs/{ref}/log", s.serveLog)
 		m.HandleFunc("GET /api/jobs/{ref}/stream", s.serveStream)
 		m.HandleFunc("GET /api/jobs/{ref}/events", s.serveEvents)
+		m.HandleFunc("GET /api/jobs/{ref}/progress", s.serveProgress)
 		m.HandleFunc("POST /api/jobs/{ref}/cancel", s.serveCancel)
 		m.HandleFunc("POST /api/jobs/{ref}/share", s.serveShare)
 		m.HandleFunc("/api/jobs/{ref}/cancel", func(w http.ResponseWriter, r *http.Request) {
@@ -205,32 +207,18 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, info)
 }
 
-// jobsPage is the body of GET /api/jobs.
-type jobsPage struct {
-	Jobs []jobs.Job `json:"jobs"`
-}
-
 func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), "limit", 100, 1, 1000)
+	q, err := parseJobsQuery(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	before, err := intParam(q.Get("before"), "before", 0, 0, 1<<62)
+	list, err := s.Store.Jobs(r.Context(), q.filter, q.limit, q.before)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.Store.Jobs(r.Context(), int(limit), jobs.ID(before))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []jobs.Job{}
-	}
-	writeJSON(w, jobsPage{Jobs: list})
+	writeJSON(w, NewJobsPage(list, q.limit))
 }
 
 // boolParam parses an optional flag: "1" or "true" is set; "", "0" or

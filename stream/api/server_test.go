@@ -16,7 +16,7 @@ import (
 )
 
 // get fetches base+path and returns the status, content type and body.
-func get(t *testing.T, base, path string) (int, string, []byte) {
+func get(t testing.TB, base, path string) (int, string, []byte) {
 	t.Helper()
 	resp, err := http.Get(base + path)
 	if err != nil {
@@ -47,7 +47,7 @@ func TestHTTPAPI(t *testing.T) {
 		{"list", "/api/jobs", 200, `"uid":"` + string(j1.UID) + `"`},
 		{"list limit", "/api/jobs?limit=1", 200, `"id":2`},
 		{"list before", "/api/jobs?before=2", 200, `"id":1`},
-		{"list before all", "/api/jobs?before=1", 200, `{"jobs":[]}`},
+		{"list before all", "/api/jobs?before=1", 200, `{"jobs":[],"next_before":null}`},
 		{"job by id", "/api/jobs/2", 200, `"last_seq":3`},
 		{"job by uid", "/api/jobs/" + string(j1.UID), 200, `"status":"running"`},
 		{"unknown job", "/api/jobs/999", 404, `"code":404`},

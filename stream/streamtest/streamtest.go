@@ -155,8 +155,8 @@ func (l *LogBuffer) HasLine(subs ...string) bool {
 type StoreAdapter struct{ *sqlite.DB }
 
 // Jobs lists jobs as cmd/jobrun's adapter does.
-func (a StoreAdapter) Jobs(ctx context.Context, limit int, before jobs.ID) ([]jobs.Job, error) {
-	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before})
+func (a StoreAdapter) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) ([]jobs.Job, error) {
+	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before, Filter: f})
 }
 
 var _ api.Store = StoreAdapter{}

@@ -1,8 +1,8 @@
 // Unit tests of ui/static/format.js and chart.js: run with `node --test ui/jstest/`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandLine, compareJobs, elapsed, endNotice, formatDuration, formatEta, formatPercent, isLive, jobTitle, matches, progressOf, statusIcon } from '../static/format.js';
-import { chartPoints } from '../static/chart.js';
+import { commandLine, compareJobs, elapsed, endNotice, formatDuration, formatEta, formatPercent, isLive, jobTitle, progressOf, statusIcon } from '../static/format.js';
+import { chartPoints, mergeProgress } from '../static/chart.js';
 
 test('durations', () => {
   for (const [s, want] of [[0, '0s'], [42.9, '42s'], [60, '1m00s'], [250, '4m10s'], [3725, '1h02m'], [90000, '1d1h'], [-1, ''], [NaN, '']]) {
@@ -51,13 +51,12 @@ test('progress: time-based from expected_seconds, indeterminate without anything
   assert.equal(progressOf({ status: 'succeeded' }, T0).percent, 100);
 });
 
-test('dashboard order and filters', () => {
-  const jobs = [{ id: 1, status: 'succeeded', name: 'a' }, { id: 2, status: 'running', name: 'Build web' }, { id: 3, status: 'failed', name: 'c' }, { id: 4, status: 'running', name: 'd' }];
-  assert.deepEqual(jobs.slice().sort(compareJobs).map((j) => j.id), [4, 2, 3, 1]);
-  assert.equal(matches(jobs[1], '', 'build'), true);
-  assert.equal(matches(jobs[1], 'failed', 'build'), false);
-  assert.equal(matches(jobs[2], 'failed', ''), true);
-  assert.equal(matches(jobs[2], '', '3'), true);
+test('dashboard order: running jobs of the first page first, the rest by id', () => {
+  const jobs = [{ id: 1, status: 'succeeded' }, { id: 2, status: 'running' }, { id: 3, status: 'failed' }, { id: 4, status: 'running' }, { id: 5, status: 'succeeded' }];
+  assert.deepEqual(jobs.slice().sort(compareJobs).map((j) => j.id), [4, 2, 5, 3, 1]);
+  assert.deepEqual(jobs.slice().sort((a, b) => compareJobs(a, b, null)).map((j) => j.id), [4, 2, 5, 3, 1]);
+  // The first page ends at 3: job 2, loaded by scrolling, keeps its place.
+  assert.deepEqual(jobs.slice().sort((a, b) => compareJobs(a, b, 3)).map((j) => j.id), [4, 5, 3, 2, 1]);
 });
 
 test('command lines are quoted for a shell', () => {
@@ -71,6 +70,14 @@ test('chart points: a step line over the job\'s time span', () => {
   assert.equal(chartPoints(pts, T0, T0 + 60000), '0,60 150,60 150,30 300,30');
   assert.equal(chartPoints([], T0, T0 + 1), '');
   assert.equal(chartPoints([{ time: '2026-11-25T22:00:00Z', percent: 200 }], T0, T0 + 1000), '300,0 300,0');
+});
+
+test('chart data: the server\'s history, then the page\'s points after it', () => {
+  const history = { points: [{ seq: 2, percent: 0 }, { seq: 900, percent: 50 }], last_seq: 1000 };
+  const local = [{ seq: 990, percent: 49 }, { seq: 1000, percent: 50 }, { seq: 1005, percent: 60 }, { seq: 1010, percent: 70 }];
+  assert.deepEqual(mergeProgress(history, local).map((p) => p.seq), [2, 900, 1005, 1010]);
+  assert.deepEqual(mergeProgress(history, []).map((p) => p.seq), [2, 900]);
+  assert.deepEqual(mergeProgress(null, local), local, 'no history: the loaded pages');
 });
 
 test('an unreachable agent job is still live: it ticks, sorts first and keeps its ETA', () => {

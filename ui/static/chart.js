@@ -32,6 +32,21 @@ export function chartPoints(points, start, end) {
   return out.join(' ');
 }
 
+/**
+ * The points to chart: the server's downsampled history (GET
+ * /api/jobs/{ref}/progress, standing for the progress events up to its
+ * last_seq), followed by the progress events the page holds after it (the
+ * live ones, from its stream). Without a history (an older server, a
+ * failed request), the page's own events.
+ * @param {{points: {seq: number}[], last_seq: number}|null} history
+ * @param {{seq: number}[]} local in seq order
+ */
+export function mergeProgress(history, local) {
+  if (!history) return local;
+  const after = local.filter((p) => p.seq > history.last_seq);
+  return after.length ? history.points.concat(after) : history.points;
+}
+
 function round(v) {
   return Math.round(v * 10) / 10;
 }

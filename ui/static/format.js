@@ -95,24 +95,18 @@ export function isLive(status) {
 }
 
 /**
- * The dashboard's order: running jobs first, then the newest first.
+ * The dashboard's order: the newest first, except that running jobs of
+ * the first page (id >= floor) come before all others. Jobs loaded by
+ * scrolling further (below the floor) keep their place by id, so that
+ * loading more never moves rows above the ones being read.
  * @param {object} a @param {object} b
+ * @param {number|null} [floor] where the first page ends (null: every job is in it)
  */
-export function compareJobs(a, b) {
-  const ra = isLive(a.status) ? 0 : 1;
-  const rb = isLive(b.status) ? 0 : 1;
+export function compareJobs(a, b, floor = null) {
+  const first = (j) => isLive(j.status) && (floor === null || j.id >= floor);
+  const ra = first(a) ? 0 : 1;
+  const rb = first(b) ? 0 : 1;
   return ra - rb || b.id - a.id;
-}
-
-/**
- * Whether a job passes the dashboard's filters.
- * @param {object} job @param {string} status '' for all @param {string} query name search
- */
-export function matches(job, status, query) {
-  if (status && job.status !== status) return false;
-  if (!query) return true;
-  const q = query.toLowerCase();
-  return String(job.name || '').toLowerCase().includes(q) || String(job.id) === q;
 }
 
 /** The command line of a job, shell-quoted where needed. */

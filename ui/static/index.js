@@ -1,15 +1,22 @@
-// The dashboard: every job, running ones first, live over /api/stream (or
-// by polling /api/jobs when the WebSocket cannot be had). Rows are updated
-// in place, so progress bars move smoothly and focus stays where it is.
+// The dashboard: the jobs a filter selects, newest first with the running
+// ones of the first page on top, live over /api/stream (or by polling
+// /api/jobs when the WebSocket cannot be had), older pages loaded as the
+// list is scrolled to its end. The filter lives in the page's address
+// (?status=failed&q=deploy&host=ci&since=24h&until=...), kept in step with
+// the controls, so that a filtered view can be shared. Rows are updated in
+// place, so progress bars move smoothly and focus stays where it is.
 
 import { JobsFeed } from './jobsfeed.js';
 import { offerSignOut } from './session.js';
-import { STATUSES, commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, isLive, matches, progressOf } from './format.js';
+import { commandLine, compareJobs, elapsed, formatDuration, formatEta, formatPercent, isLive, progressOf } from './format.js';
+import { apiParams, filtersToSearch, isEmptyFilter, matchesFilter, parseFilters } from './dashfilter.js';
 
 const $ = (id) => document.getElementById(id);
 const tbody = document.querySelector('#jobs tbody');
 const rows = new Map(); // job id -> {tr, cells}
-let jobs = new Map();
+let feed = null;
+let filter = parseFilters(location.search);
+let queryTimer = 0; // a changed filter waits for the server to be asked
 let info = {};
 
 function td(cls, label) {
@@ -81,10 +88,10 @@ function fillRow(r, j, now) {
 
 function render() {
   const now = Date.now();
-  const status = $('status-filter').value;
-  const q = $('name-filter').value.trim();
-  const list = [...jobs.values()].sort(compareJobs);
-  const shown = list.filter((j) => matches(j, status, q));
+  const held = feed ? feed.visible() : [];
+  // The server selects too; this narrows the list at once while its answer
+  // to a changed filter comes.
+  const shown = held.filter((j) => matchesFilter(j, filter, now)).sort((a, b) => compareJobs(a, b, feed.floor));
   // Reorder only when the order changed, so that focus and hover survive.
   const want = shown.map((j) => {
     const r = rows.get(j.id) || makeRow(j);
@@ -93,17 +100,29 @@ function render() {
   });
   const have = [...tbody.children];
   if (want.length !== have.length || want.some((tr, i) => tr !== have[i])) tbody.replaceChildren(...want);
-  for (const id of rows.keys()) if (!jobs.has(id)) rows.delete(id);
-  $('empty').hidden = list.length > 0;
-  $('nomatch').hidden = !list.length || shown.length > 0;
-  const running = list.filter((j) => isLive(j.status)).length;
+  const ids = new Set(shown.map((j) => j.id));
+  for (const id of rows.keys()) if (!ids.has(id)) rows.delete(id);
+  const loaded = feed && feed.snapshots > 0;
+  $('empty').hidden = !loaded || shown.length > 0 || !isEmptyFilter(filter) || feed.more;
+  $('nomatch').hidden = !loaded || shown.length > 0 || isEmptyFilter(filter) || feed.more;
+  $('more').hidden = !feed || !feed.more;
+  const running = shown.filter((j) => isLive(j.status)).length;
   document.title = running ? `(${running}) jobrun` : 'jobrun';
+  loadMoreIfNear();
+}
+
+/** Loads older jobs while the end of the list is on (or near) the screen. */
+async function loadMoreIfNear() {
+  if (!feed || !feed.more || feed.loading || queryTimer) return;
+  const more = $('more');
+  if (more.hidden || more.getBoundingClientRect().top > innerHeight + 600) return;
+  if (await feed.loadMore()) loadMoreIfNear(); // render() follows onJobs
 }
 
 function tick() {
   const now = Date.now();
   for (const [id, r] of rows) {
-    const j = jobs.get(id);
+    const j = feed.jobs.get(id);
     if (j && isLive(j.status)) fillRow(r, j, now);
   }
 }
@@ -116,36 +135,95 @@ function onState(s) {
     : s.state === 'reconnecting' ? 'reconnecting…' : '';
 }
 
-function main() {
-  // Filters from the URL (?status=running&q=build), kept in it on change.
-  const params = new URLSearchParams(location.search);
+/** Shows the filter in the controls. */
+function showFilter() {
   const sf = $('status-filter');
-  if (STATUSES.includes(params.get('status'))) sf.value = params.get('status');
-  $('name-filter').value = params.get('q') || '';
-  const onFilter = () => {
-    const p = new URLSearchParams();
-    if (sf.value) p.set('status', sf.value);
-    if ($('name-filter').value) p.set('q', $('name-filter').value);
-    history.replaceState(null, '', p.size ? `?${p}` : location.pathname);
-    render();
-  };
-  sf.addEventListener('change', onFilter);
-  $('name-filter').addEventListener('input', onFilter);
+  sf.querySelector('option.custom')?.remove();
+  if (filter.statuses.length > 1) {
+    // Several statuses (from the address): one option that stands for them.
+    const o = new Option(filter.statuses.join(' or '), filter.statuses.join(','));
+    o.className = 'custom';
+    sf.append(o);
+  }
+  sf.value = filter.statuses.join(',');
+  $('name-filter').value = filter.q;
+  $('host-filter').value = filter.host;
+  const since = $('since-filter');
+  since.querySelector('option.custom')?.remove();
+  if (filter.since && ![...since.options].some((o) => o.value === filter.since)) {
+    const o = new Option(`since ${filter.since}`, filter.since);
+    o.className = 'custom';
+    since.append(o);
+  }
+  since.value = filter.since;
+  $('until-filter').hidden = !filter.until;
+  $('until-text').textContent = filter.until ? `until ${filter.until}` : '';
+}
+
+/**
+ * Takes a change of the filter: into the address at once (replaceState:
+ * typing makes no history), the list narrowed at once, and the server
+ * asked again (after a short pause while typing).
+ * @param {boolean} typing
+ */
+function filterChanged(typing) {
+  history.replaceState(null, '', (filtersToSearch(filter) || location.pathname) + location.hash);
+  render();
+  clearTimeout(queryTimer);
+  queryTimer = setTimeout(() => {
+    queryTimer = 0;
+    feed?.setQuery(apiParams(filter, Date.now()));
+  }, typing ? 300 : 0);
+}
+
+function wireFilters() {
+  showFilter();
+  $('status-filter').addEventListener('change', (e) => {
+    filter = { ...filter, statuses: e.target.value ? e.target.value.split(',') : [] };
+    showFilter();
+    filterChanged(false);
+  });
+  $('since-filter').addEventListener('change', (e) => {
+    filter = { ...filter, since: e.target.value };
+    showFilter();
+    filterChanged(false);
+  });
+  $('name-filter').addEventListener('input', (e) => {
+    filter = { ...filter, q: e.target.value };
+    filterChanged(true);
+  });
+  $('host-filter').addEventListener('input', (e) => {
+    filter = { ...filter, host: e.target.value.trim() };
+    filterChanged(true);
+  });
+  $('until-clear').addEventListener('click', () => {
+    filter = { ...filter, until: '' };
+    showFilter();
+    filterChanged(false);
+  });
   document.querySelector('.filters').addEventListener('submit', (e) => e.preventDefault());
+  $('load-more').addEventListener('click', () => feed?.loadMore());
+  addEventListener('scroll', loadMoreIfNear, { passive: true });
+  addEventListener('resize', loadMoreIfNear, { passive: true });
+}
+
+function main() {
+  wireFilters();
   offerSignOut($('signout'));
   fetch('/api/info', { cache: 'no-store' }).then((r) => {
     if (r.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     return r.ok ? r.json() : {};
   }).catch(() => ({})).then((i) => {
     info = i;
-    const feed = new JobsFeed({
+    feed = new JobsFeed({
       heartbeatMs: info.heartbeat_seconds > 0 ? info.heartbeat_seconds * 1000 : 20000,
-      onJobs: (m) => { jobs = m; render(); },
+      query: apiParams(filter, Date.now()),
+      onJobs: render,
       onState,
     });
     feed.start();
   });
-  setInterval(tick, 1000);
+  setInterval(() => feed && tick(), 1000);
 }
 
 main();

@@ -6,7 +6,7 @@
 import { JobStream } from './transport.js';
 import { LogWindow } from './logwindow.js';
 import { LogView } from './logview.js';
-import { drawChart } from './chart.js';
+import { drawChart, mergeProgress } from './chart.js';
 import { commandLine, elapsed, formatDuration, formatEta, formatPercent, isLive, jobTitle, ms, progressOf, statusIcon } from './format.js';
 import { EndNotifier } from './notify.js';
 import { offerSignOut } from './session.js';
@@ -24,6 +24,8 @@ let heartbeatMs = 20000;
 let canChange = true; // the access is full: Cancel is offered
 let role = ''; // "exec" or "serve": who serves this page
 let refreshTimer = 0;
+let progressHistory = null; // the whole progress history, downsampled by the server: {points, last_seq}
+let historyGen = 0;
 let storage = null;
 try { storage = localStorage; } catch { /* storage disabled */ }
 const notifier = new EndNotifier({ Notification: globalThis.Notification, storage, document });
@@ -113,7 +115,7 @@ function tick() {
 
 function drawProgress(now) {
   const chart = $('chart');
-  const pts = win ? win.progress : [];
+  const pts = mergeProgress(progressHistory, win ? win.progress : []);
   // An <svg> has no .hidden property: use the attribute.
   if (pts.length < 2) {
     chart.setAttribute('hidden', '');
@@ -202,8 +204,25 @@ function onFollow({ following, newLines }) {
   b.textContent = newLines > 0 ? `Jump to latest (${newLines} new line${newLines === 1 ? '' : 's'})` : 'Jump to latest';
 }
 
+/**
+ * Fetches the job's whole progress history for the chart: the log window
+ * holds only the pages loaded (a job opened at its tail would chart its
+ * last minutes), so the server reads every progress event and answers a
+ * few thousand points; the live ones are added from the stream.
+ */
+async function loadHistory() {
+  const gen = ++historyGen;
+  progressHistory = null;
+  try {
+    const h = await getJSON(`${api}/progress`);
+    if (gen === historyGen && Array.isArray(h.points) && typeof h.last_seq === 'number') progressHistory = h;
+  } catch { /* the chart makes do with the loaded pages */ }
+  tick();
+}
+
 /** Starts (or restarts, after a 4409) the log and the stream. */
 async function openLog(target) {
+  loadHistory();
   view.ready = false; // no loads on scroll until the new window is positioned
   for (let attempt = 0; ; attempt++) {
     try {

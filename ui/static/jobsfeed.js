@@ -1,10 +1,21 @@
 // The dashboard's live list of jobs: one WebSocket on /api/stream whose
-// first message is {"type":"snapshot","jobs":[...]} and whose later
-// messages {"type":"jobs","jobs":[...]} carry the jobs that changed. When
-// the WebSocket cannot be had (a proxy refuses upgrades, an older server),
-// the feed polls GET /api/jobs instead, and keeps trying the WebSocket now
-// and then. Heartbeats (any message, including "[]") keep it alive; silence
-// for about two heartbeat intervals drops it.
+// first message is {"type":"snapshot","jobs":[...],"next_before":N} (the
+// first page), and whose later messages {"type":"jobs","jobs":[...]} carry
+// the jobs that changed and {"type":"remove","id":N} the ones that left
+// the filter or were removed. When the WebSocket cannot be had (a proxy
+// refuses upgrades, an older server), the feed polls the first page of GET
+// /api/jobs instead, and keeps trying the WebSocket now and then.
+// Heartbeats (any message, including "[]") keep it alive; silence for
+// about two heartbeat intervals drops it.
+//
+// Older pages come from GET /api/jobs?before=<cursor> (loadMore, as the
+// user scrolls): the feed holds every job from the newest down to
+// `cursor`, the smallest id loaded (null once the oldest is loaded), and
+// `visible()` is exactly those, so that a job the stream sends from
+// further down (an old job that changed) waits until paging reaches it.
+// `floor` is where the first page ends: the dashboard lifts running jobs
+// to the top within it only, so that loading more never reorders rows
+// above the ones being read.
 //
 // Browser APIs come from `env` so that node --test can drive it.
 
@@ -17,7 +28,8 @@ export class JobsFeed {
    * @param {(state: {state: string, transport: string}) => void} [o.onState]
    * @param {number} [o.pollMs] polling interval (default 2000)
    * @param {number} [o.heartbeatMs] the server's heartbeat (default 20000)
-   * @param {number} [o.limit] jobs asked for when polling (default 200)
+   * @param {number} [o.limit] jobs of a page (default 100)
+   * @param {string} [o.query] the filter's parameters ("status=failed&q=x")
    * @param {object} [o.env] {WebSocket, fetch, setTimeout, clearTimeout, random, location}
    */
   constructor(o) {
@@ -34,9 +46,17 @@ export class JobsFeed {
     this.onState = o.onState || (() => {});
     this.pollMs = o.pollMs || 2000;
     this.heartbeatMs = o.heartbeatMs || 20000;
-    this.limit = o.limit || 200;
+    this.limit = o.limit || 100;
+    this.query = o.query || '';
     /** @type {Map<number, object>} */
     this.jobs = new Map();
+    /** @type {number|null} the smallest id loaded; null: down to the oldest job */
+    this.cursor = null;
+    /** @type {number|null} where the first page ends; null: it holds every job */
+    this.floor = null;
+    this.snapshots = 0; // snapshots since the query was set
+    this.loading = null; // the promise of a page being loaded
+    this.gen = 0; // changes with the query: answers for an older one are dropped
     this.ws = null;
     this.attempt = 0;
     this.polling = false;
@@ -50,6 +70,65 @@ export class JobsFeed {
     this._openWS();
   }
 
+  /** Starts over with another filter ("status=failed&q=x"). */
+  setQuery(query) {
+    if (query === this.query) return;
+    this.query = query;
+    this.gen++;
+    this.jobs = new Map();
+    this.cursor = this.floor = null;
+    this.snapshots = 0;
+    this.loading = null;
+    this._closeWS();
+    this._stopPolling();
+    this.env.clearTimeout(this.wsTimer);
+    this.attempt = 0;
+    this.onJobs(this.jobs);
+    this._openWS();
+  }
+
+  /** The jobs loaded: every one from the newest down to the cursor. */
+  visible() {
+    const out = [];
+    for (const j of this.jobs.values()) if (this.cursor === null || j.id >= this.cursor) out.push(j);
+    return out;
+  }
+
+  /** Whether older jobs are left to load. */
+  get more() {
+    return this.snapshots > 0 && this.cursor !== null;
+  }
+
+  /**
+   * Loads the next older page (GET /api/jobs?before=cursor); resolves to
+   * whether it added anything. One page at a time.
+   */
+  loadMore() {
+    if (this.loading) return this.loading;
+    if (!this.more) return Promise.resolve(false);
+    const gen = this.gen;
+    const before = this.cursor;
+    const q = this.query ? `&${this.query}` : '';
+    this.loading = (async () => {
+      try {
+        const r = await this.env.fetch(`/api/jobs?limit=${this.limit}&before=${before}${q}`, { cache: 'no-store' });
+        if (!r.ok) return false;
+        const body = await r.json();
+        if (gen !== this.gen || this.cursor !== before || !Array.isArray(body.jobs)) return false;
+        // What the stream sent is as new as this page, or newer.
+        for (const j of body.jobs) if (j && typeof j.id === 'number' && !this.jobs.has(j.id)) this.jobs.set(j.id, j);
+        this.cursor = typeof body.next_before === 'number' ? body.next_before : null;
+        this.onJobs(this.jobs);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        if (gen === this.gen) this.loading = null;
+      }
+    })();
+    return this.loading;
+  }
+
   stop() {
     this.stopped = true;
     this._closeWS();
@@ -60,12 +139,37 @@ export class JobsFeed {
   /** Applies a message of the stream; returns whether it was understood. */
   apply(msg) {
     if (Array.isArray(msg)) return msg.length === 0; // a heartbeat
+    if (msg && msg.type === 'remove' && typeof msg.id === 'number') {
+      this.jobs.delete(msg.id);
+      this.onJobs(this.jobs);
+      return true;
+    }
     if (!msg || !Array.isArray(msg.jobs)) return false;
-    if (msg.type === 'snapshot') this.jobs = new Map();
-    else if (msg.type !== 'jobs') return false;
-    for (const j of msg.jobs) if (j && typeof j.id === 'number') this.jobs.set(j.id, j);
+    const list = msg.jobs.filter((j) => j && typeof j.id === 'number');
+    if (msg.type === 'snapshot') this._snapshot(list, typeof msg.next_before === 'number' ? msg.next_before : null);
+    else if (msg.type === 'jobs') for (const j of list) this.jobs.set(j.id, j);
+    else return false;
     this.onJobs(this.jobs);
     return true;
+  }
+
+  /**
+   * Takes a first page (a snapshot, or a poll) whose jobs go down to next
+   * (null: all of them). It replaces what is held from next up; older
+   * pages stay, unless jobs may be missing between them and this page
+   * (more than a page of jobs came while the feed was away): then they go,
+   * and paging starts again from this page.
+   */
+  _snapshot(list, next) {
+    let newest = -Infinity;
+    for (const id of this.jobs.keys()) newest = Math.max(newest, id);
+    const first = this.snapshots++ === 0;
+    const gap = next !== null && next > newest;
+    for (const id of [...this.jobs.keys()]) if (next === null || id >= next || first || gap) this.jobs.delete(id);
+    for (const j of list) this.jobs.set(j.id, j);
+    if (first || gap || next === null) this.cursor = next;
+    else if (this.cursor !== null) this.cursor = Math.min(this.cursor, next);
+    this.floor = next;
   }
 
   _closeWS() {
@@ -94,7 +198,8 @@ export class JobsFeed {
     const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
     try {
-      ws = new this.env.WebSocket(`${proto}//${loc.host}/api/stream`);
+      const q = this.query ? `&${this.query}` : '';
+      ws = new this.env.WebSocket(`${proto}//${loc.host}/api/stream?limit=${this.limit}${q}`);
     } catch {
       this._startPolling();
       return;
@@ -146,11 +251,13 @@ export class JobsFeed {
 
   async _poll() {
     if (!this.polling || this.stopped) return;
+    const gen = this.gen;
     try {
-      const r = await this.env.fetch(`/api/jobs?limit=${this.limit}`, { cache: 'no-store' });
-      if (r.ok && this.polling) {
+      const q = this.query ? `&${this.query}` : '';
+      const r = await this.env.fetch(`/api/jobs?limit=${this.limit}${q}`, { cache: 'no-store' });
+      if (r.ok && this.polling && gen === this.gen) {
         const body = await r.json();
-        if (this.polling) this.apply({ type: 'snapshot', jobs: body.jobs || [] });
+        if (this.polling && gen === this.gen) this.apply({ type: 'snapshot', jobs: body.jobs || [], next_before: body.next_before ?? null });
         this.onState({ state: 'live', transport: 'polling' });
       } else if (this.polling) this.onState({ state: 'reconnecting', transport: 'polling' });
     } catch {
