@@ -213,7 +213,7 @@ func shareMayRead(path string) bool {
 	rest := strings.TrimPrefix(path, "/api/jobs/")
 	_, sub, _ := strings.Cut(rest, "/")
 	switch sub {
-	case "", "log", "events", "stream":
+	case "", "log", "events", "search", "stream":
 		return true
 	}
 	return false
