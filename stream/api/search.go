@@ -229,7 +229,7 @@ func (s *searcher) release() {
 }
 
 // read reads the events after cursor, at most want of them and none past
-// until; none means the end.
+// until; none means the end. The caller counts them (s.events).
 func (s *searcher) read(ctx context.Context, cursor jobs.Seq, want int) ([]jobs.Event, error) {
 	n := s.pages.pageSize(int(min(jobs.Seq(want), s.until-cursor)))
 	evs, err := s.src.Events(ctx, s.id, cursor, n)
@@ -243,8 +243,55 @@ func (s *searcher) read(ctx context.Context, cursor jobs.Seq, want int) ([]jobs.
 		evs = evs[:s.until-evs[0].Seq+1]
 	}
 	s.pages.measure(evs)
-	s.events += len(evs)
 	return evs, nil
+}
+
+// readAhead reads the pages of events after..to in a goroutine, one page
+// ahead of the caller, so that the store's reading and the matching use
+// two cores. While it runs it alone calls s.read.
+type readAhead struct {
+	pages chan pageRead
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+type pageRead struct {
+	evs []jobs.Event
+	err error
+}
+
+func (s *searcher) readAhead(ctx context.Context, after, to jobs.Seq) *readAhead {
+	ctx, cancel := context.WithCancel(ctx)
+	ra := &readAhead{pages: make(chan pageRead, 1), stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ra.done)
+		defer close(ra.pages)
+		for cursor := after; cursor < to; {
+			evs, err := s.read(ctx, cursor, int(min(to-cursor, rangePageEvents)))
+			select {
+			case ra.pages <- pageRead{evs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(evs) == 0 {
+				return
+			}
+			cursor = evs[len(evs)-1].Seq
+		}
+	}()
+	return ra
+}
+
+// next returns the next page, none at the end.
+func (ra *readAhead) next() ([]jobs.Event, error) {
+	p := <-ra.pages
+	return p.evs, p.err
+}
+
+// close stops the reading and waits for it.
+func (ra *readAhead) close() {
+	ra.stop()
+	<-ra.done
 }
 
 // settle marks the lines that the first event of each stream in evs
@@ -312,11 +359,13 @@ func (s *searcher) forward(ctx context.Context) error {
 	s.emit = s.answer
 	s.sc.reset()
 	cursor := after
+	ra := s.readAhead(ctx, after, s.until)
+	defer ra.close()
 	for cursor < s.until && !s.stopped {
 		if cursor > after && s.spent() {
 			break
 		}
-		evs, err := s.read(ctx, cursor, rangePageEvents)
+		evs, err := ra.next()
 		if err != nil {
 			return err
 		}
@@ -324,6 +373,7 @@ func (s *searcher) forward(ctx context.Context) error {
 			cursor = s.until // the store holds no more: that is the end
 			break
 		}
+		s.events += len(evs)
 		if err := s.settle(ctx, evs, after+1); err != nil {
 			return err
 		}
@@ -478,20 +528,25 @@ func (s *searcher) window(ctx context.Context, lo, hi jobs.Seq) error {
 	s.sc.reset()
 	s.pending = s.pending[:0]
 	cursor := lo - 1
+	ra := s.readAhead(ctx, cursor, hi-1)
 	for cursor < hi-1 {
-		evs, err := s.read(ctx, cursor, int(hi-1-cursor))
+		evs, err := ra.next()
 		if err != nil {
+			ra.close()
 			return err
 		}
 		if len(evs) == 0 {
 			break
 		}
+		s.events += len(evs)
 		if err := s.settle(ctx, evs, lo); err != nil {
+			ra.close()
 			return err
 		}
 		s.feed(evs, false)
 		cursor = evs[len(evs)-1].Seq
 	}
+	ra.close() // before reading here
 	for want := 256; s.sc.hasOpen() && cursor < s.until; want = min(want*2, rangePageEvents) {
 		evs, err := s.read(ctx, cursor, want)
 		if err != nil {
@@ -500,6 +555,7 @@ func (s *searcher) window(ctx context.Context, lo, hi jobs.Seq) error {
 		if len(evs) == 0 {
 			break
 		}
+		s.events += len(evs)
 		s.feed(evs, true)
 		cursor = evs[len(evs)-1].Seq
 	}
@@ -582,4 +638,33 @@ func (s *Server) searchTime() time.Duration {
 		return s.SearchTime
 	}
 	return time.Second
+}
+
+// SearchAll runs a forward search from q.After to the end of a log,
+// calling fn with each match in seq order: search is one request (Search
+// on a store, Client.Search on a server), called again with the cursor
+// until the log is searched or fn returns an error (returned as is).
+// jobrun logs --grep runs it, locally and against a server.
+func SearchAll(ctx context.Context, search func(context.Context, SearchQuery) (SearchResult, error), q SearchQuery, fn func(Match) error) error {
+	if q.Before > 0 {
+		return fmt.Errorf("SearchAll searches forward: %w", jobs.ErrInvalid)
+	}
+	if q.Limit == 0 {
+		q.Limit = MaxSearchLimit
+	}
+	for {
+		res, err := search(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, m := range res.Matches {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if res.NextAfter == nil {
+			return nil
+		}
+		q.After = *res.NextAfter
+	}
 }
