@@ -184,6 +184,9 @@ func TestGateScopes(t *testing.T) {
 		t.Errorf("full token, cancel: %d %s", resp.StatusCode, bodyOf(t, resp))
 	}
 	// Read: reads, no changes, no ingest.
+	if resp := doReq(t, "GET", g.base+"/api/jobs/1/search?q=x", "", bearer(readToken)...); resp.StatusCode != 200 {
+		t.Errorf("read token, search: %d, want 200", resp.StatusCode)
+	}
 	if resp := doReq(t, "GET", g.base+"/api/jobs", "", bearer(readToken)...); resp.StatusCode != 200 {
 		t.Errorf("read token, GET /api/jobs: %d", resp.StatusCode)
 	}
@@ -358,15 +361,17 @@ func TestGateShareLinks(t *testing.T) {
 	// The link's token reads its job, by uid or id, and nothing else.
 	tok := link.Token
 	for path, want := range map[string]int{
-		"/api/jobs/" + string(g.running.UID):             200,
-		fmt.Sprintf("/api/jobs/%d", g.running.ID):        200,
-		fmt.Sprintf("/api/jobs/%d/log", g.running.ID):    200,
-		fmt.Sprintf("/api/jobs/%d/events", g.running.ID): 200,
-		"/api/info":                                    200,
-		"/api/jobs/" + string(g.other.UID):             403,
-		fmt.Sprintf("/api/jobs/%d/events", g.other.ID): 403,
-		"/api/jobs":                                    403,
-		"/api/stream":                                  403,
+		"/api/jobs/" + string(g.running.UID):                 200,
+		fmt.Sprintf("/api/jobs/%d", g.running.ID):            200,
+		fmt.Sprintf("/api/jobs/%d/log", g.running.ID):        200,
+		fmt.Sprintf("/api/jobs/%d/events", g.running.ID):     200,
+		fmt.Sprintf("/api/jobs/%d/search?q=x", g.running.ID): 200,
+		"/api/info": 200,
+		fmt.Sprintf("/api/jobs/%d/search?q=x", g.other.ID): 403,
+		"/api/jobs/" + string(g.other.UID):                 403,
+		fmt.Sprintf("/api/jobs/%d/events", g.other.ID):     403,
+		"/api/jobs":   403,
+		"/api/stream": 403,
 		fmt.Sprintf("/api/jobs/%d/cancel", g.running.ID): 403, // GET: still not for a share link
 	} {
 		if got := doReq(t, "GET", g.base+path, "", bearer(tok)...).StatusCode; got != want {
