@@ -126,18 +126,29 @@ const (
 	maxSearchWindow = 256 << 10
 )
 
+// Check reports what is wrong with q, wrapping jobs.ErrInvalid: a bad
+// regular expression, an empty text, a limit or cursor out of range.
+func (q SearchQuery) Check() error {
+	_, err := q.compile()
+	return err
+}
+
+func (q SearchQuery) compile() (*matcher, error) {
+	if q.Limit < 0 || q.Limit > MaxSearchLimit {
+		return nil, fmt.Errorf("limit %d: want 0 to %d: %w", q.Limit, MaxSearchLimit, jobs.ErrInvalid)
+	}
+	if q.After < 0 || q.Before < 0 {
+		return nil, fmt.Errorf("after %d, before %d: want seqs: %w", q.After, q.Before, jobs.ErrInvalid)
+	}
+	return newMatcher(q.Text, q.Regex, q.Case)
+}
+
 // Search searches job j's log as stored up to j.LastSeq. Its errors are
 // the store's, ctx's, and for a bad query one wrapping jobs.ErrInvalid.
 func Search(ctx context.Context, src SearchSource, j jobs.Job, q SearchQuery, b SearchBudget) (SearchResult, error) {
-	m, err := newMatcher(q.Text, q.Regex, q.Case)
+	m, err := q.compile()
 	if err != nil {
 		return SearchResult{}, err
-	}
-	if q.Limit < 0 || q.Limit > MaxSearchLimit {
-		return SearchResult{}, fmt.Errorf("limit %d: want 0 to %d: %w", q.Limit, MaxSearchLimit, jobs.ErrInvalid)
-	}
-	if q.After < 0 || q.Before < 0 {
-		return SearchResult{}, fmt.Errorf("after %d, before %d: want seqs: %w", q.After, q.Before, jobs.ErrInvalid)
 	}
 	s := &searcher{src: src, id: j.ID, until: j.LastSeq, q: q, m: m, budget: b, start: time.Now()}
 	s.sc.done = s.lineDone
@@ -612,7 +623,7 @@ func (s *Server) serveSearch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := newMatcher(q.Text, q.Regex, q.Case); err != nil {
+	if err := q.Check(); err != nil {
 		s.writeError(w, r, err) // before looking the job up: a bad query is 400 whatever the job
 		return
 	}
