@@ -295,10 +295,17 @@ func TestPageRendersANSIAndCarriageReturnBar(t *testing.T) {
 	b.do(t, chromedp.Click(chromedp.ID("directives")))
 	b.waitFor(t, 5*time.Second, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === '::endgroup::')`, `document.getElementById('log').innerText`)
 
-	// Search: Enter finds the next match and marks its row.
+	// Search asks the server, and exec has stopped serving: it says so.
 	b.do(t, chromedp.SendKeys(chromedp.ID("q"), "STDERR\n"))
-	b.waitFor(t, 5*time.Second, `document.querySelector('#log .row.hit') !== null`, `document.getElementById('found').textContent`)
-	if got := eval[string](t, b, `(() => { const r = document.querySelector('#log .row.hit'); return r.querySelector('.txt').textContent + ' / ' + document.getElementById('found').textContent.replace(r.dataset.line, 'N'); })()`); got != "to stderr / line N" {
+	b.waitFor(t, 10*time.Second, `document.getElementById('found').textContent.startsWith('search failed: cannot reach the server')`, `document.getElementById('found').textContent`)
+	// jobrun serve searches it: Enter finds the next match and marks its row.
+	_, serveBase := startServe(t, db)
+	sb := b.newTab(t)
+	sb.navigate(t, serveBase+"/jobs/1")
+	waitStream(t, sb, 20*time.Second, "ended")
+	sb.do(t, chromedp.SendKeys(chromedp.ID("q"), "STDERR\n"))
+	sb.waitFor(t, 10*time.Second, `document.querySelector('#log .row.hit') !== null && document.getElementById('found').dataset.total === '1'`, `document.getElementById('found').textContent`)
+	if got := eval[string](t, sb, `(() => { const r = document.querySelector('#log .row.hit'); return r.querySelector('.txt').textContent + ' / ' + r.querySelector('mark').textContent + ' / ' + document.getElementById('found').textContent.replace(r.dataset.line, 'N'); })()`); got != "to stderr / stderr / line N · 1 match" {
 		t.Errorf("search hit %q, want the stderr row", got)
 	}
 	// Timestamps show on demand.
