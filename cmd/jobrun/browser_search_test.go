@@ -81,7 +81,7 @@ func TestPageSearchesTheWholeLog(t *testing.T) {
 	}{
 		{"\r", 1000012, "needle"}, // typing found line 11, on screen
 		{"\r", 2000012, "needle"},
-		{"\r", 11, "needle"}, // wraps around the end
+		{"\r", 11, "needle"},         // wraps around the end
 		{"shift", 2000012, "needle"}, // and back
 	} {
 		if want.key == "shift" {
