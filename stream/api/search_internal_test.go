@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -87,17 +88,36 @@ func TestMatcher(t *testing.T) {
 		{"regex with case", `ERR\w*`, true, true, "an error", nil},
 		{"regex matching nothing matches without a range", `x*`, true, false, "abc", [][2]int{}},
 		{"regex UTF-16 offsets", `ö+`, true, false, "😀ÖÖ", [][2]int{{2, 4}}},
+		{"regex prefilter folds as RE2", `ſ\w+K`, true, false, "S1\u212a", [][2]int{{0, 3}}},
+		{"regex prefilter, no match", `needle\d`, true, false, "NEEDLE", nil},
+		{"folding is RE2's: no dotted I for i", "i", false, false, "İ", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := newMatcher(c.q, c.regex, c.exact)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := m.match([]byte(c.text), nil)
+			got, ok := m.match([]byte(c.text), false, nil)
 			if ok != (c.want != nil) || (ok && !slices.Equal(append([][2]int{}, got...), c.want)) {
 				t.Errorf("match(%q, %q) = %v, %v; want %v", c.q, c.text, got, ok, c.want)
 			}
 		})
+	}
+	for _, c := range []struct {
+		expr, lit string
+		fold      bool
+	}{
+		{`error: .* failed`, "error: ", false},
+		{`(?i)ne+dle\b`, "dle", true},
+		{`^line (12|34)5 of`, "line ", false},
+		{`a|b`, "", false},
+		{`(abc)+x*`, "abc", false},
+		{`x*`, "", false},
+	} {
+		lit, fold := requiredLiteral(c.expr)
+		if !strings.EqualFold(string(lit), c.lit) || (c.lit != "" && fold != c.fold) {
+			t.Errorf("requiredLiteral(%q) = %q %v, want %q %v", c.expr, string(lit), fold, c.lit, c.fold)
+		}
 	}
 	for _, q := range []string{"", "(", "a{2,1}", string([]byte{0xff})} {
 		if _, err := newMatcher(q, true, false); !errors.Is(err, jobs.ErrInvalid) {

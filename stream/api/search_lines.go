@@ -32,6 +32,7 @@ type visualLine struct {
 	line      int64
 	stream    jobs.Stream
 	text      []byte
+	ascii     bool // text is known to be ASCII (else it may be or not)
 	directive bool
 	marker    bool
 	active    bool // the line is open: more pieces may come
@@ -114,7 +115,7 @@ func (sc *lineScanner) add(e *jobs.Event, noNew bool) {
 	}
 	if ends && sc.esc[k] == modeGround && isPlainASCII(e.Data) {
 		// The common line: one piece, nothing to strip.
-		sc.one = visualLine{seq: e.Seq, line: e.Line, stream: e.Stream, text: e.Data,
+		sc.one = visualLine{seq: e.Seq, line: e.Line, stream: e.Stream, text: e.Data, ascii: true,
 			directive: e.Directive, marker: isMarker(e.Data), full: len(e.Data) > MaxSearchLine}
 		if sc.one.full {
 			sc.one.text = sc.one.text[:MaxSearchLine]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"unicode"
 	"unicode/utf8"
 
@@ -22,6 +23,7 @@ const maxQueryBytes = 4096
 // folds each character (Unicode simple case folding, as RE2's (?i) does).
 type matcher struct {
 	re       *regexp.Regexp // a regular expression; nil: lit
+	pre      *matcher       // with re: a literal that every match of re holds, or nil
 	lit      []byte         // the literal, folded unless exact
 	exact    bool           // case-sensitive
 	litASCII bool           // lit is ASCII: it can match ASCII text
@@ -50,6 +52,9 @@ func newMatcher(q string, regex, exact bool) (*matcher, error) {
 			return nil, fmt.Errorf("q=%q: not a regular expression (RE2 syntax): %v: %w", q, err, jobs.ErrInvalid)
 		}
 		m.re = re
+		if lit, fold := requiredLiteral(expr); len(lit) > 0 {
+			m.pre, _ = newMatcher(string(lit), false, !fold)
+		}
 		return m, nil
 	}
 	m.lit = []byte(q)
@@ -60,8 +65,40 @@ func newMatcher(q string, regex, exact bool) (*matcher, error) {
 	return m, nil
 }
 
-// fold maps r to the representative of its case: the same for every
-// character that case-insensitive matching takes for r.
+// requiredLiteral returns a string that every match of the RE2
+// expression expr holds, and whether it is to be found ignoring case; none
+// when it knows none. It looks at literals, captures, concatenations and
+// x+; the longest one found wins.
+func requiredLiteral(expr string) (lit []rune, fold bool) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	var walk func(re *syntax.Regexp) ([]rune, bool)
+	walk = func(re *syntax.Regexp) ([]rune, bool) {
+		switch re.Op {
+		case syntax.OpLiteral:
+			return re.Rune, re.Flags&syntax.FoldCase != 0
+		case syntax.OpCapture, syntax.OpPlus:
+			return walk(re.Sub[0])
+		case syntax.OpConcat:
+			var best []rune
+			var bestFold bool
+			for _, sub := range re.Sub {
+				if l, f := walk(sub); len(string(l)) > len(string(best)) {
+					best, bestFold = l, f
+				}
+			}
+			return best, bestFold
+		}
+		return nil, false
+	}
+	return walk(re.Simplify())
+}
+
+// fold maps r to the representative of its case orbit (unicode.SimpleFold,
+// which RE2's (?i) uses): the orbit's ASCII lower-case letter if it has
+// one, else its smallest character.
 func fold(r rune) rune {
 	if r < utf8.RuneSelf {
 		if 'A' <= r && r <= 'Z' {
@@ -69,7 +106,14 @@ func fold(r rune) rune {
 		}
 		return r
 	}
-	return unicode.ToLower(unicode.ToUpper(r))
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if 'a' <= f && f <= 'z' {
+			return f
+		}
+		m = min(m, f)
+	}
+	return m
 }
 
 // foldString appends the folded p to dst.
@@ -91,25 +135,34 @@ func isASCII(p []byte) bool {
 
 // match reports whether text matches, and appends the matches' ranges to
 // ranges (at most MaxSearchRanges, non-empty, in order) as offsets in
-// UTF-16 code units, which is how the page's JavaScript counts.
-func (m *matcher) match(text []byte, ranges [][2]int) ([][2]int, bool) {
+// UTF-16 code units, which is how the page's JavaScript counts. ascii
+// says that text is ASCII; false means it may be or not.
+func (m *matcher) match(text []byte, ascii bool, ranges [][2]int) ([][2]int, bool) {
+	ascii = ascii || isASCII(text)
 	var ok bool
-	m.byteRngs, ok = m.find(text, m.byteRngs[:0])
+	m.byteRngs, ok = m.find(text, ascii, m.byteRngs[:0])
 	if !ok {
 		return ranges, false
 	}
 	start := len(ranges)
 	ranges = append(ranges, m.byteRngs...)
-	if !isASCII(text) {
+	if !ascii {
 		toUTF16(text, ranges[start:])
 	}
 	return ranges, true
 }
 
 // find appends the byte ranges of the matches in text.
-func (m *matcher) find(text []byte, rngs [][2]int) ([][2]int, bool) {
+func (m *matcher) find(text []byte, ascii bool, rngs [][2]int) ([][2]int, bool) {
 	switch {
 	case m.re != nil:
+		if m.pre != nil {
+			// Cheap first: a line without the literal does not match.
+			var ok bool
+			if m.pre.byteRngs, ok = m.pre.find(text, ascii, m.pre.byteRngs[:0]); !ok {
+				return rngs, false
+			}
+		}
 		if !m.re.Match(text) {
 			return rngs, false
 		}
@@ -121,7 +174,7 @@ func (m *matcher) find(text []byte, rngs [][2]int) ([][2]int, bool) {
 		return rngs, true
 	case m.exact:
 		return indexAll(text, m.lit, rngs, bytes.Index)
-	case isASCII(text):
+	case ascii:
 		if !m.litASCII {
 			return rngs, false
 		}

@@ -16,6 +16,11 @@ import (
 // them (pending), so that what is answered and where the cursor stands
 // never depend on how the log was paged.
 
+// searchPageEvents is the most events of one read: the most a store
+// chunk holds (store.MaxChunkEvents), which *sqlite.DB decodes into a
+// slice of that capacity without growing it.
+const searchPageEvents = 4096
+
 // backward search windows, in events: a window is read forward in one
 // piece, starting small and doubling.
 const (
@@ -58,7 +63,7 @@ func (s *searcher) lineDone(l *visualLine) {
 		return
 	}
 	var ranges [][2]int
-	ranges, ok := s.m.match(l.text, ranges)
+	ranges, ok := s.m.match(l.text, l.ascii, ranges)
 	if !ok {
 		return
 	}
@@ -134,7 +139,7 @@ func (s *searcher) readAhead(ctx context.Context, after, to jobs.Seq) *readAhead
 		defer close(ra.done)
 		defer close(ra.pages)
 		for cursor := after; cursor < to; {
-			evs, err := s.read(ctx, cursor, int(min(to-cursor, rangePageEvents)))
+			evs, err := s.read(ctx, cursor, int(min(to-cursor, searchPageEvents)))
 			select {
 			case ra.pages <- pageRead{evs, err}:
 			case <-ctx.Done():
