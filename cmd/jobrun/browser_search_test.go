@@ -2,42 +2,18 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 )
 
-// The 2,000,000-line job of the search test, generated once per test run:
-// "haystack needle one" on line 11, "needle two" in the middle, "needle
-// three" last.
-var (
-	haystackOnce sync.Once
-	haystackDB   string
-	haystackErr  error
-)
-
+// haystackLineDB holds a job of 2,000,000 lines: "haystack needle one"
+// on line 11, "needle two" in the middle, "needle three" last.
 func haystackLineDB(t *testing.T) string {
-	t.Helper()
-	haystackOnce.Do(func() {
-		haystackDB = filepath.Join(filepath.Dir(binary), "haystack", "jobrun.db")
-		if haystackErr = os.MkdirAll(filepath.Dir(haystackDB), 0o755); haystackErr != nil {
-			return
-		}
-		_, code := jobrunOutput(t, haystackDB, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "sh", "-c",
-			`seq 1 10; echo "haystack needle one"; seq 1 1000000; echo "needle two"; seq 1000001 1999999; echo "needle three"`)
-		if code != 0 {
-			haystackErr = fmt.Errorf("exec: exit %d", code)
-		}
-	})
-	if haystackErr != nil {
-		t.Fatal(haystackErr)
-	}
-	return haystackDB
+	return generatedDB(t, "haystack", "sh", "-c",
+		`seq 1 10; echo "haystack needle one"; seq 1 1000000; echo "needle two"; seq 1000001 1999999; echo "needle three"`)
 }
 
 // The page opens a 2,000,000-line job at its end; typing finds a line near
