@@ -298,8 +298,10 @@ function restartSearch(dir) {
 async function goToMatch(dir) {
   const q = $('q').value;
   const o = searchOptions();
-  if (search.query !== q || ['regex', 'case', 'directives'].some((k) => !!search.opts[k] !== o[k])) return restartSearch(dir);
   if (!q) return;
+  if (!search.started || search.query !== q || ['regex', 'case', 'directives'].some((k) => !!search.opts[k] !== o[k])) {
+    return restartSearch(dir);
+  }
   let from = view.hit?.matchSeq;
   if (from === undefined) {
     const shown = view.shownRows();

@@ -73,6 +73,11 @@ export class LogSearch {
     this.onChange(this);
   }
 
+  /** Whether a search is started and not stopped (it may have ended). */
+  get started() {
+    return !!this._ctl;
+  }
+
   /** Aborts what runs. */
   stop() {
     this._ctl?.abort();
