@@ -295,10 +295,17 @@ func TestPageRendersANSIAndCarriageReturnBar(t *testing.T) {
 	b.do(t, chromedp.Click(chromedp.ID("directives")))
 	b.waitFor(t, 5*time.Second, `[...document.querySelectorAll('#log .txt')].some((e) => e.textContent === '::endgroup::')`, `document.getElementById('log').innerText`)
 
-	// Search: Enter finds the next match and marks its row.
+	// Search asks the server, and exec has stopped serving: it says so.
 	b.do(t, chromedp.SendKeys(chromedp.ID("q"), "STDERR\n"))
-	b.waitFor(t, 5*time.Second, `document.querySelector('#log .row.hit') !== null`, `document.getElementById('found').textContent`)
-	if got := eval[string](t, b, `(() => { const r = document.querySelector('#log .row.hit'); return r.querySelector('.txt').textContent + ' / ' + document.getElementById('found').textContent.replace(r.dataset.line, 'N'); })()`); got != "to stderr / line N" {
+	b.waitFor(t, 10*time.Second, `document.getElementById('found').textContent.startsWith('search failed: cannot reach the server')`, `document.getElementById('found').textContent`)
+	// jobrun serve searches it: Enter finds the next match and marks its row.
+	_, serveBase := startServe(t, db)
+	sb := b.newTab(t)
+	sb.navigate(t, serveBase+"/jobs/1")
+	waitStream(t, sb, 20*time.Second, "ended")
+	sb.do(t, chromedp.SendKeys(chromedp.ID("q"), "STDERR\n"))
+	sb.waitFor(t, 10*time.Second, `document.querySelector('#log .row.hit') !== null && document.getElementById('found').dataset.total === '1'`, `document.getElementById('found').textContent`)
+	if got := eval[string](t, sb, `(() => { const r = document.querySelector('#log .row.hit'); return r.querySelector('.txt').textContent + ' / ' + r.querySelector('mark').textContent + ' / ' + document.getElementById('found').textContent.replace(r.dataset.line, 'N'); })()`); got != "to stderr / stderr / line N · 1 match" {
 		t.Errorf("search hit %q, want the stderr row", got)
 	}
 	// Timestamps show on demand.
@@ -438,29 +445,47 @@ func TestPageNoticesPausedServer(t *testing.T) {
 	checkComplete(t, b, db, 1)
 }
 
-// The million-line job is generated once per test run.
+// Big jobs are generated once per test run, each in a database of its own
+// next to the test binary, by `jobrun exec -- CMD...`.
 var (
-	millionOnce sync.Once
-	millionDB   string
-	millionErr  error
+	fixturesMu sync.Mutex
+	fixtures   = map[string]*fixtureDB{}
 )
 
-func millionLineDB(t *testing.T) string {
+type fixtureDB struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// generatedDB returns the database named name holding job 1, made by
+// running cmd the first time it is asked for.
+func generatedDB(t *testing.T, name string, cmd ...string) string {
 	t.Helper()
-	millionOnce.Do(func() {
-		millionDB = filepath.Join(filepath.Dir(binary), "million", "jobrun.db")
-		if millionErr = os.MkdirAll(filepath.Dir(millionDB), 0o755); millionErr != nil {
+	fixturesMu.Lock()
+	f := fixtures[name]
+	if f == nil {
+		f = &fixtureDB{path: filepath.Join(filepath.Dir(binary), name, "jobrun.db")}
+		fixtures[name] = f
+	}
+	fixturesMu.Unlock()
+	f.once.Do(func() {
+		if f.err = os.MkdirAll(filepath.Dir(f.path), 0o755); f.err != nil {
 			return
 		}
-		_, code := jobrunOutput(t, millionDB, "exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--", "seq", "1", "1000000")
-		if code != 0 {
-			millionErr = fmt.Errorf("exec seq 1 1000000: exit %d", code)
+		args := append([]string{"exec", "-q", "--addr", "127.0.0.1:0", "--linger", "0", "--"}, cmd...)
+		if _, code := jobrunOutput(t, f.path, args...); code != 0 {
+			f.err = fmt.Errorf("exec %v: exit %d", cmd, code)
 		}
 	})
-	if millionErr != nil {
-		t.Fatal(millionErr)
+	if f.err != nil {
+		t.Fatal(f.err)
 	}
-	return millionDB
+	return f.path
+}
+
+func millionLineDB(t *testing.T) string {
+	return generatedDB(t, "million", "seq", "1", "1000000")
 }
 
 func TestPageMillionLines(t *testing.T) {

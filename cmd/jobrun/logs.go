@@ -15,22 +15,25 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 func logsCommand(sio stdio) *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:      "logs",
-		Usage:     "print a job's stored output; -f follows it live",
+		Usage:     "print a job's stored output; -f follows it live; --grep searches it",
 		ArgsUsage: "JOB",
 		Flags: []cli.Flag{
 			dbFlag(),
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow until the job ends, then exit with its exit status"},
 			&cli.StringFlag{Name: "stream", Usage: "only `stdout` or stderr"},
 			&cli.Int64Flag{Name: "after", Usage: "start after event `SEQ`"},
-			&cli.BoolFlag{Name: "json", Usage: "print events as JSON lines instead of the raw output"},
+			&cli.BoolFlag{Name: "json", Usage: "print events (with --grep: matches) as JSON lines instead of the raw output"},
 		},
 		Action: func(c *cli.Context) error { return runLogs(c, sio) },
 	}
+	cmd.Flags = append(cmd.Flags, grepFlags()...)
+	return cmd
 }
 
 // logsArgs checks the arguments that local and remote logs share: the
@@ -57,6 +60,10 @@ func runLogs(c *cli.Context, sio stdio) error {
 	if err != nil {
 		return err
 	}
+	q, err := grepQuery(c, only, after)
+	if err != nil {
+		return err
+	}
 	db, err := openExistingDB(c)
 	if err != nil {
 		return err
@@ -68,6 +75,11 @@ func runLogs(c *cli.Context, sio stdio) error {
 			return fmt.Errorf("logs: no job %s in %s: %w", ref, db.Path(), jobs.ErrNotFound)
 		}
 		return err
+	}
+	if q != nil {
+		return grep(c.Context, sio, func(ctx context.Context, q api.SearchQuery) (api.SearchResult, error) {
+			return api.Search(ctx, db, job, q, api.SearchBudget{})
+		}, *q, c.Bool("json"))
 	}
 	out := bufio.NewWriterSize(sio.out, 64<<10)
 	defer out.Flush()

@@ -104,6 +104,20 @@ func remoteLogsAction(c *cli.Context, sio stdio, cl *api.Client) error {
 	if err != nil {
 		return err
 	}
+	q, err := grepQuery(c, only, after)
+	if err != nil {
+		return err
+	}
+	if q != nil {
+		err := grep(c.Context, sio, func(ctx context.Context, q api.SearchQuery) (api.SearchResult, error) {
+			return cl.Search(ctx, ref.String(), q)
+		}, *q, c.Bool("json"))
+		var st *statusErr
+		if err != nil && !errors.As(err, &st) {
+			return remoteError("logs", err)
+		}
+		return err
+	}
 	return remoteLogs(c, sio, cl, ref, only, after)
 }
 

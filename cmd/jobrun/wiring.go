@@ -20,3 +20,6 @@ var (
 	_ ingest.Store   = (*sqlite.DB)(nil)    // the ingest endpoint stores agents' events
 	_ stream.History = (*sqlite.Spool)(nil) // an agent replays from its spool
 )
+
+// logs --grep searches the database as the API's search does.
+var _ api.SearchSource = (*sqlite.DB)(nil)

@@ -213,7 +213,7 @@ func shareMayRead(path string) bool {
 	rest := strings.TrimPrefix(path, "/api/jobs/")
 	_, sub, _ := strings.Cut(rest, "/")
 	switch sub {
-	case "", "log", "events", "progress", "stream":
+	case "", "log", "events", "progress", "search", "stream":
 		return true
 	}
 	return false

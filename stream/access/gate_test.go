@@ -189,6 +189,9 @@ func TestGateScopes(t *testing.T) {
 			t.Errorf("read token, GET %s: %d", path, resp.StatusCode)
 		}
 	}
+	if resp := doReq(t, "GET", g.base+"/api/jobs/1/search?q=x", "", bearer(readToken)...); resp.StatusCode != 200 {
+		t.Errorf("read token, search: %d, want 200", resp.StatusCode)
+	}
 	resp := doReq(t, "POST", cancelURL, "{}", changeHeaders(readToken)...)
 	if msg, code := errorBody(t, resp); resp.StatusCode != 403 || code != 403 || !strings.Contains(msg, "read-only") {
 		t.Errorf("read token, cancel: %d %q", resp.StatusCode, msg)
@@ -366,9 +369,17 @@ func TestGateShareLinks(t *testing.T) {
 		fmt.Sprintf("/api/jobs/%d/events", g.running.ID):   200,
 		fmt.Sprintf("/api/jobs/%d/progress", g.running.ID): 200,
 		"/api/info": 200,
-		fmt.Sprintf("/api/jobs/%d/progress", g.other.ID): 403,
-		"/api/jobs/" + string(g.other.UID):               403,
-		fmt.Sprintf("/api/jobs/%d/events", g.other.ID):   403,
+		fmt.Sprintf("/api/jobs/%d/progress", g.other.ID):     403,
+		"/api/jobs/" + string(g.other.UID):                   403,
+		fmt.Sprintf("/api/jobs/%d/events", g.other.ID):       403,
+		"/api/jobs/" + string(g.running.UID):                 200,
+		fmt.Sprintf("/api/jobs/%d", g.running.ID):            200,
+		fmt.Sprintf("/api/jobs/%d/log", g.running.ID):        200,
+		fmt.Sprintf("/api/jobs/%d/events", g.running.ID):     200,
+		fmt.Sprintf("/api/jobs/%d/search?q=x", g.running.ID): 200,
+		fmt.Sprintf("/api/jobs/%d/search?q=x", g.other.ID):   403,
+		"/api/jobs/" + string(g.other.UID):                   403,
+		fmt.Sprintf("/api/jobs/%d/events", g.other.ID):       403,
 		"/api/jobs":   403,
 		"/api/stream": 403,
 		fmt.Sprintf("/api/jobs/%d/cancel", g.running.ID): 403, // GET: still not for a share link

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -157,6 +158,42 @@ func BenchmarkProgress(b *testing.B) {
 					b.Fatalf("%d %s", status, body)
 				}
 			}
+		})
+	}
+}
+
+var searchLines = flag.Int("search-lines", 2_000_000, "lines stored for BenchmarkSearch")
+
+// BenchmarkSearch: counting the matches in a finished job of
+// -search-lines ~50-byte lines (the whole log, in one Search call, as one
+// request with an ample budget reads it). A regular expression with a
+// literal that every match holds runs only on the lines that hold it.
+func BenchmarkSearch(b *testing.B) {
+	f, err := buildSearchLog(b, *searchLines)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		q    api.SearchQuery
+		want int
+	}{
+		{"literal", api.SearchQuery{Text: "needle"}, 5},
+		{"case", api.SearchQuery{Text: "needle", Case: true}, 3},
+		{"regex", api.SearchQuery{Text: `ne+dle\b`, Regex: true}, 5},
+		{"regex-without-literal", api.SearchQuery{Text: `\d{7}`, Regex: true}, -1}, // every line runs the regexp
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := streamtest.Ctx(b)
+			cpu := cpuTime()
+			for b.Loop() {
+				res, err := api.Search(ctx, f.db, f.job, c.q, api.SearchBudget{})
+				if err != nil || res.Total == nil || (c.want >= 0 && *res.Total != c.want) {
+					b.Fatalf("search %q: %+v %v, want a total of %d", c.q.Text, res, err, c.want)
+				}
+			}
+			b.ReportMetric(float64(f.last)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mevents/s")
+			b.ReportMetric((cpuTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }

@@ -21,6 +21,16 @@
 // after it, so what is left out never depends on how the history was
 // paged (collapse.go states the rule).
 //
+// # Search
+//
+// GET /api/jobs/{ref}/search (search.go) matches the visual lines of a
+// log as the job page shows them (search_lines.go: pieces joined, escapes
+// stripped as ui/static/ansi.js does, a \r line as its last frame), read
+// page by page from the Store like a range read, within a time budget per
+// request (Server.SearchTime); the answer says how far it got and the
+// client continues from there. Search and SearchAll are the same search
+// for a store without a server (jobrun logs --grep).
+//
 // # Slow viewers
 //
 // On the WebSocket, each write is bounded by Server.WriteTimeout and each

@@ -91,6 +91,13 @@ type Server struct {
 	// Auth signs share links (POST /api/jobs/{ref}/share); nil: that
 	// answers 404. Who may do what is Gate's and AccessOf's business.
 	Auth *access.Auth
+	// SearchTime bounds the reading of one search request (GET
+	// /api/jobs/{ref}/search), which answers how far it got for the client
+	// to continue. Default 1 s.
+	SearchTime time.Duration
+	// SearchEvents bounds the events one search request reads; 0: only
+	// SearchTime bounds it.
+	SearchEvents int
 	// PublicURL is the server's root as users reach it (behind a proxy):
 	// share links start with it, and its origin may change things and
 	// open streams. "": the request's scheme and Host.
@@ -161,6 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.HandleFunc("GET /api/jobs/{ref}/stream", s.serveStream)
 		m.HandleFunc("GET /api/jobs/{ref}/events", s.serveEvents)
 		m.HandleFunc("GET /api/jobs/{ref}/progress", s.serveProgress)
+		m.HandleFunc("GET /api/jobs/{ref}/search", s.serveSearch)
 		m.HandleFunc("POST /api/jobs/{ref}/cancel", s.serveCancel)
 		m.HandleFunc("POST /api/jobs/{ref}/share", s.serveShare)
 		m.HandleFunc("/api/jobs/{ref}/cancel", func(w http.ResponseWriter, r *http.Request) {

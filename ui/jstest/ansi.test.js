@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_STYLE, INITIAL_STATE, endLine, parseAnsi, renderSpans, sameStyle, spansText, xtermPalette,
+  DEFAULT_STYLE, INITIAL_STATE, endLine, markSpans, parseAnsi, renderSpans, sameStyle, spansText, xtermPalette,
 } from '../static/ansi.js';
 
 const E = '\x1b';
@@ -411,4 +411,17 @@ test('renderSpans builds classes, CSSOM colours and safe links', async (t) => {
 test('spansText strips escapes', () => {
   assert.equal(spansText(parseAnsi(`${E}[1mbold${E}[0m and ${E}]8;;https://x.example/${BEL}link${E}]8;;${BEL}`).spans), 'bold and link');
   assert.equal(spansText([]), '');
+});
+
+test('markSpans splits spans at the ranges and marks them', () => {
+  const { spans } = parseAnsi(`ab${E}[31mcdef${E}[0m`);
+  const got = markSpans(spans, [[1, 3], [4, 5], [9, 12]]);
+  assert.deepEqual(got.map((s) => [s.text, !!s.mark, s.style.fg]), [
+    ['a', false, null], ['b', true, null], ['c', true, 1], ['d', false, 1], ['e', true, 1], ['f', false, 1],
+  ]);
+  assert.deepEqual(markSpans(spans, []), spans);
+  const frag = renderSpans(got, fakeDocument());
+  assert.equal(frag.textContent, 'abcdef');
+  assert.deepEqual(elementTags(frag), ['MARK', 'MARK', 'SPAN', 'SPAN', 'MARK', 'SPAN', 'SPAN'],
+    'marked text sits in <mark>, around its styled span');
 });

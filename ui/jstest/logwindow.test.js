@@ -186,22 +186,6 @@ test('groups collapse by their header seq, across rebuilds', async () => {
   assert.deepEqual(rowLines(w), [1, 2, 4]);
 });
 
-test('find searches held rows; scan looks further without holding pages', async () => {
-  const stored = lines(1, 5000);
-  stored[99].text = 'needle one';
-  stored[4499].text = 'needle two';
-  const w = new LogWindow({ ...server(stored), pageSize: 1000 });
-  w.lastJobSeq = 5000;
-  await w.openTail();
-  const v = w.find('NEEDLE', -1, 1);
-  assert.equal(w.row(v).line, 4500);
-  assert.equal(w.find('needle', v, 1), -1);
-  const hit = await w.scan('needle', -1);
-  assert.deepEqual(hit, { line: 100, seq: 100 });
-  assert.equal(w.count, 1000, 'scan holds nothing');
-  assert.equal(await w.scan('needle', 1), null, 'nothing after an attached window');
-});
-
 test('anchors find rows again after a rebuild', async () => {
   const stored = lines(1, 3000);
   const w = new LogWindow({ ...server(stored), pageSize: 1000, maxEvents: 1500 });

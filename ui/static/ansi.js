@@ -307,14 +307,50 @@ export function spansText(spans) {
 }
 
 /**
+ * Splits spans at ranges and marks the parts inside them (`mark: true`), for
+ * renderSpans to highlight: the matches of a search, as the server gives
+ * them (offsets into spansText, in UTF-16 code units, sorted, not
+ * overlapping). Ranges past the text are ignored.
+ * @param {Span[]} spans @param {number[][]} ranges [start, end) pairs
+ * @returns {(Span & {mark?: boolean})[]}
+ */
+export function markSpans(spans, ranges) {
+  const out = [];
+  let pos = 0; // the offset of sp in the text
+  let r = 0;
+  for (const sp of spans) {
+    const end = pos + sp.text.length;
+    let at = pos; // what of sp is placed
+    while (at < end) {
+      while (r < ranges.length && ranges[r][1] <= at) r++;
+      const rg = ranges[r];
+      if (!rg || rg[0] >= end) {
+        out.push(at === pos ? sp : { ...sp, text: sp.text.slice(at - pos) });
+        break;
+      }
+      if (rg[0] > at) {
+        out.push({ ...sp, text: sp.text.slice(at - pos, rg[0] - pos) });
+        at = rg[0];
+      }
+      const stop = Math.min(end, rg[1]);
+      out.push({ ...sp, text: sp.text.slice(at - pos, stop - pos), mark: true });
+      at = stop;
+    }
+    pos = end;
+  }
+  return out;
+}
+
+/**
  * Builds DOM for spans: text nodes for unstyled text, <span> with classes for
  * attributes and the 16 colours (fg-0..fg-15, bg-0..bg-15, bold, dim, italic,
  * underline, strike; with inverse and a default colour: fg-inverse = the
  * default background as text colour, bg-inverse = the default foreground as
  * background), element.style (CSSOM, allowed by a strict style-src) for 256
- * and 24-bit colours, and <a href rel="noopener noreferrer nofollow"
- * target="_blank"> around consecutive spans of one link. Text is only ever
- * set through text nodes, never parsed as markup.
+ * and 24-bit colours, <a href rel="noopener noreferrer nofollow"
+ * target="_blank"> around consecutive spans of one link, and <mark> around
+ * marked spans (markSpans). Text is only ever set through text nodes, never
+ * parsed as markup.
  * @param {Span[]} spans
  * @param {Document} [doc]
  * @returns {DocumentFragment}
@@ -337,6 +373,7 @@ export function renderSpans(spans, doc = globalThis.document) {
       }
       parent = link;
     } else link = null;
+    if (sp.mark) parent = parent.appendChild(doc.createElement('mark'));
     const st = sp.style;
     if (st === DEFAULT_STYLE || sameStyle(st, DEFAULT_STYLE)) {
       parent.appendChild(doc.createTextNode(sp.text));

@@ -10,6 +10,7 @@ import { drawChart, mergeProgress } from './chart.js';
 import { commandLine, elapsed, formatDuration, formatEta, formatPercent, isLive, jobTitle, ms, progressOf, statusIcon } from './format.js';
 import { EndNotifier } from './notify.js';
 import { offerSignOut } from './session.js';
+import { END, LogSearch, searchStatus } from './search.js';
 
 const $ = (id) => document.getElementById(id);
 const ref = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop());
@@ -20,6 +21,8 @@ let job = null;
 let win = null;
 let view = null;
 let stream = null;
+let search = null; // LogSearch: the whole log, through the server
+let searchTimer = 0;
 let heartbeatMs = 20000;
 let canChange = true; // the access is full: Cancel is offered
 let role = ''; // "exec" or "serve": who serves this page
@@ -263,48 +266,94 @@ function parseHash() {
   return m ? { line: Number(m[1]), stream: m[2] } : null;
 }
 
-async function search(dir) {
+/** One search request (GET .../search); rejects with the server's message. */
+async function fetchSearch(params, signal) {
+  let r;
+  try {
+    r = await fetch(`${api}/search?${new URLSearchParams(params)}`, { cache: 'no-store', signal, headers: { Accept: 'application/json' } });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new Error(`cannot reach the server (${e.message})`);
+  }
+  if (!r.ok) {
+    let msg = `HTTP ${r.status}`;
+    try { msg = (await r.json()).error || msg; } catch { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r.json();
+}
+
+function searchOptions() {
+  return { regex: $('qregex').checked, case: $('qcase').checked, directives: win.showDirectives };
+}
+
+function showSearch() {
+  const f = $('found');
+  f.textContent = searchStatus(search, view.hit);
+  f.dataset.total = search.total === null ? '' : String(search.total);
+  f.dataset.count = String(search.count);
+}
+
+/** The query or its options changed: abort at once, search again soon. */
+function searchChanged() {
+  clearTimeout(searchTimer);
+  search.stop();
+  view.hit = null;
+  view.refresh();
+  searchTimer = setTimeout(() => restartSearch(1), 250);
+}
+
+function restartSearch(dir) {
+  clearTimeout(searchTimer);
+  search.start($('q').value, searchOptions());
+  if (search.query) goToMatch(dir);
+}
+
+/**
+ * Shows the next (dir 1) or previous (dir -1) match: after/before the
+ * current one, else from the rows on screen; the server's search covers the
+ * whole log and wraps around it.
+ */
+async function goToMatch(dir) {
   const q = $('q').value;
-  const found = $('found');
-  if (!q) { found.textContent = ''; return; }
-  const from = view.hit ? win.indexOfAnchor(view.hit) : dir > 0 ? -1 : win.count;
-  let v = win.find(q, from, dir);
-  if (v < 0) {
-    found.textContent = 'searching…';
-    let hit = null;
-    try {
-      hit = await win.scan(q, dir);
-    } catch (e) {
-      found.textContent = `search failed: ${e.message}`;
-      return;
-    }
-    if (hit) {
-      await view.goToLine(hit.line);
-      v = win.find(q, dir > 0 ? win.indexOfLine(hit.line) - 1 : win.indexOfLine(hit.line) + 1, dir);
-    }
+  const o = searchOptions();
+  if (!q) return;
+  if (!search.started || search.query !== q || ['regex', 'case', 'directives'].some((k) => !!search.opts[k] !== o[k])) {
+    return restartSearch(dir);
   }
-  if (v < 0) {
-    found.textContent = 'no more matches';
-    return;
+  let from = view.hit?.matchSeq;
+  if (from === undefined) {
+    const shown = view.shownRows();
+    if (dir > 0) from = shown ? win.row(shown[0]).firstSeq - 1 : 0;
+    else from = shown ? win.row(shown[1]).lastSeq + 1 : END;
   }
-  const row = win.row(v);
-  view.hit = win.anchorOf(v);
-  found.textContent = `line ${row.line}`;
-  view.showLocal(v);
+  const m = await search.find(dir, from);
+  if (m === undefined) return; // another search took over
+  if (m === null) {
+    view.hit = null;
+    view.refresh();
+  } else if (!(await view.showMatch(m))) {
+    view.hit = { seq: m.seq, stream: m.stream, line: m.line, matchSeq: m.seq, ranges: m.ranges };
+  }
+  showSearch();
 }
 
 function wire() {
-  $('search').addEventListener('submit', (e) => { e.preventDefault(); search(1); });
-  $('prev').addEventListener('click', () => search(-1));
+  search = new LogSearch({ fetchSearch, onChange: showSearch });
+  $('search').addEventListener('submit', (e) => { e.preventDefault(); goToMatch(1); });
+  $('prev').addEventListener('click', () => goToMatch(-1));
   $('q').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && e.shiftKey) { e.preventDefault(); search(-1); }
-    if (e.key === 'Escape') { $('q').value = ''; view.hit = null; $('found').textContent = ''; view.refresh(); }
+    if (e.key === 'Enter' && e.shiftKey) { e.preventDefault(); goToMatch(-1); }
+    if (e.key === 'Escape') { $('q').value = ''; searchChanged(); }
   });
-  $('q').addEventListener('input', () => { view.hit = null; $('found').textContent = ''; });
+  $('q').addEventListener('input', searchChanged);
+  $('qcase').addEventListener('change', searchChanged);
+  $('qregex').addEventListener('change', searchChanged);
   $('times').addEventListener('change', (e) => { view.showTimes = e.target.checked; document.body.classList.toggle('times', e.target.checked); view.refresh(); });
   $('directives').addEventListener('change', (e) => {
     win.setShowDirectives(e.target.checked);
     view.refresh();
+    if (search.query) searchChanged(); // directive lines are searched only when shown
   });
   $('latest').addEventListener('click', () => view.jumpToLatest());
   $('cancel').addEventListener('click', cancelJob);

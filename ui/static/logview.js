@@ -13,7 +13,7 @@
 // Text is only ever set through text nodes (renderSpans); nothing from the
 // log becomes markup or an attribute other than an http(s) href.
 
-import { renderSpans } from './ansi.js';
+import { markSpans, renderSpans } from './ansi.js';
 
 /** Rows rendered beyond each edge of the viewport. */
 const OVERSCAN = 60;
@@ -42,7 +42,7 @@ export class LogView {
     this.newLines = 0;
     this.showTimes = false;
     this.highlight = null; // {seq, stream} of the #L target
-    this.hit = null; // {seq, stream} of the current search hit
+    this.hit = null; // {seq, stream, line, matchSeq, ranges} of the current search match (showMatch)
     this.cache = new Map(); // row key -> {el, lastSeq, epoch}
     this.epoch = 0; // bumped when every row must be rebuilt
     this.busy = 0;
@@ -234,6 +234,31 @@ export class LogView {
    * @returns {Promise<boolean>} whether the line was found
    */
   async goToLine(line, stream) {
+    const v = await this._reach(line, stream);
+    if (v < 0) return false;
+    this.highlight = this.win.anchorOf(v);
+    this.showLocal(v);
+    return true;
+  }
+
+  /**
+   * Shows a search match (search.js) like goToLine, as the current hit with
+   * its ranges highlighted.
+   * @param {{seq: number, line: number, stream: string, ranges: number[][]}} m
+   * @returns {Promise<boolean>} whether its line was found
+   */
+  async showMatch(m) {
+    const v = await this._reach(m.line, m.stream);
+    if (v < 0) return false;
+    // The row's first seq on the page may be later than the match's (the
+    // page leaves out replaced frames): the row is known by the page's.
+    this.hit = { ...this.win.anchorOf(v), line: m.line, matchSeq: m.seq, ranges: m.ranges };
+    this.showLocal(v);
+    return true;
+  }
+
+  /** The window-local index of line `line`, loading the page around it when needed; -1 when not found. */
+  async _reach(line, stream) {
     this._pause();
     let v = this.win.showLine(line, stream);
     if (v < 0) {
@@ -243,20 +268,23 @@ export class LogView {
         await this.win.openAtLine(line);
       } catch (e) {
         this._failed(e);
-        return false;
+        return -1;
       } finally {
         this.busy--;
         this._busyAttr();
       }
       v = this.win.showLine(line, stream);
     }
-    if (v < 0) {
-      this.render();
-      return false;
-    }
-    this.highlight = this.win.anchorOf(v);
-    this.showLocal(v);
-    return true;
+    if (v < 0) this.render();
+    return v;
+  }
+
+  /** The first and last window-local rows in the viewport, or null when it shows none. */
+  shownRows() {
+    const top = Math.floor(this._virtualTop() / this.rowH) - this.win.before;
+    const a = Math.max(0, top);
+    const b = Math.min(this.win.count - 1, top + Math.floor(this.el.clientHeight / this.rowH) - 1);
+    return a <= b ? [a, b] : null;
   }
 
   /** Scrolls window-local row v to the middle of the viewport. */
@@ -449,14 +477,17 @@ export class LogView {
       el.appendChild(b);
       el.classList.add('group');
     }
+    const key = { seq: row.firstSeq, stream: row.stream };
     const txt = doc.createElement('span');
     txt.className = 'txt';
     if (g && !g.headerless && !this.win.showDirectives) {
       // A header shows its group's name, not the marker (::group::, ---).
       txt.textContent = g.name || ' ';
-    } else txt.appendChild(renderSpans(row.spans, doc));
+    } else {
+      const marks = this.hit && same(this.hit, key) ? this.hit.ranges : null;
+      txt.appendChild(renderSpans(marks?.length ? markSpans(row.spans, marks) : row.spans, doc));
+    }
     el.appendChild(txt);
-    const key = { seq: row.firstSeq, stream: row.stream };
     if (this.highlight && same(this.highlight, key)) el.classList.add('hl');
     if (this.hit && same(this.hit, key)) el.classList.add('hit');
     return el;

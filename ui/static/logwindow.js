@@ -27,7 +27,6 @@
 // A request made before a reopen is ignored when it answers (generation).
 
 import { LogModel } from './logmodel.js';
-import { parseAnsi, spansText } from './ansi.js';
 
 /** Progress points kept for the chart; older ones are thinned out beyond it. */
 const MAX_PROGRESS_POINTS = 2000;
@@ -462,44 +461,5 @@ export class LogWindow {
       }
     }
     if (changed) this._view();
-  }
-
-  /**
-   * Finds query in the held rows from window-local visible index `from`.
-   * @returns {number} a window-local visible index, or -1
-   */
-  find(query, from, dir) {
-    const m = this.model;
-    const start = from >= 0 && from < this.count ? this.view.rowIndex(from) : dir > 0 ? -1 : m.rowCount;
-    const i = m.search(query, start, dir, { showDirectives: this.showDirectives, wrap: false });
-    if (i < 0) return -1;
-    this.reveal(i);
-    return this.view.indexOf(i);
-  }
-
-  /**
-   * Looks for query in pages beyond the window, without holding them.
-   * @param {string} query @param {number} dir 1 later, -1 earlier
-   * @param {number} [maxPages] @param {() => boolean} [cancelled]
-   * @returns {Promise<{line: number, seq: number}|null>}
-   */
-  async scan(query, dir, maxPages = 200, cancelled = () => false) {
-    const q = query.toLowerCase();
-    let cursor = dir > 0 ? this.lastSeq ?? 0 : this.firstSeq ?? 0;
-    if (dir > 0 && this.attached) return null;
-    if (dir < 0 && (this.atStart || cursor <= 1)) return null;
-    for (let p = 0; p < maxPages && !cancelled(); p++) {
-      const params = dir > 0 ? { after: cursor, limit: this.pageSize } : { before: cursor, limit: this.pageSize };
-      const events = await this.fetchEvents(params);
-      const lines = events.filter((e) => e.type === 'line' && (this.showDirectives || !e.directive));
-      const order = dir > 0 ? lines : lines.reverse();
-      for (const e of order) {
-        const text = spansText(parseAnsi(typeof e.text === 'string' ? e.text : '').spans).toLowerCase();
-        if (text.includes(q)) return { line: e.line, seq: e.seq };
-      }
-      if (!events.length) return null;
-      cursor = dir > 0 ? events[events.length - 1].seq : events[0].seq;
-    }
-    return null;
   }
 }
