@@ -54,6 +54,11 @@ type Job struct {
 	Status     Status     `json:"status"`
 	ExitCode   *int       `json:"exit_code"`
 	Signal     string     `json:"signal,omitempty"`
+	// Incomplete is set when the job's runner could not store all of its
+	// output: the stored log ends early (see Event.Incomplete, whose
+	// exit event it comes from). IncompleteReason says why.
+	Incomplete       bool   `json:"incomplete,omitempty"`
+	IncompleteReason string `json:"incomplete_reason,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
