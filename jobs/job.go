@@ -45,30 +45,30 @@ func (s Status) Final() bool { return s != StatusRunning && s != StatusUnreachab
 
 // Job is a job's metadata as stored and as served by GET /api/jobs/{id}.
 type Job struct {
-	ID       ID       `json:"id"`
-	UID      UID      `json:"uid"`
-	Name     string   `json:"name"`
-	Command  []string `json:"command"`
-	Cwd      string   `json:"cwd"`
-	Host     string   `json:"host"`
-	Status   Status   `json:"status"`
-	ExitCode *int     `json:"exit_code"`
-	Signal   string   `json:"signal,omitempty"`
-	// Incomplete is set when the job's runner could not store all of its
-	// output: the stored log ends early (see Event.Incomplete, whose
-	// exit event it comes from). IncompleteReason says why.
-	Incomplete       bool       `json:"incomplete,omitempty"`
-	IncompleteReason string     `json:"incomplete_reason,omitempty"`
-	CreatedAt        time.Time  `json:"created_at"`
-	StartedAt        *time.Time `json:"started_at"`
-	FinishedAt       *time.Time `json:"finished_at"`
-	LastSeq          Seq        `json:"last_seq"`
-	LastLine         int64      `json:"last_line"` // the highest visual line number stored so far
+	ID         ID         `json:"id"`
+	UID        UID        `json:"uid"`
+	Name       string     `json:"name"`
+	Command    []string   `json:"command"`
+	Cwd        string     `json:"cwd"`
+	Host       string     `json:"host"`
+	Status     Status     `json:"status"`
+	ExitCode   *int       `json:"exit_code"`
+	Signal     string     `json:"signal,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	LastSeq    Seq        `json:"last_seq"`
+	LastLine   int64      `json:"last_line"` // the highest visual line number stored so far
 	// Agent is set for a job reported to a server by an agent (exec
 	// --server) rather than run by a process sharing the database.
 	Agent bool `json:"agent,omitempty"`
 	// LastHeard is when the server last heard from the job's agent.
 	LastHeard *time.Time `json:"last_heard,omitempty"`
+	// Incomplete is set when the job's runner could not store all of its
+	// output: the stored log ends early (see Event.Incomplete, whose
+	// exit event it comes from). IncompleteReason says why.
+	Incomplete       bool   `json:"incomplete,omitempty"`
+	IncompleteReason string `json:"incomplete_reason,omitempty"`
 	// Progress is the latest progress the job reported, if any.
 	Progress *progress.Snapshot `json:"progress,omitempty"`
 	// ExpectedSeconds is how long the job is expected to take: the median
