@@ -110,6 +110,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
+	if err := checkWritable(abs); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
 	db := &DB{path: abs, opts: opts, locks: make(map[jobs.UID]*runnerLock)}
 	if err := db.open(ctx); err != nil {
 		db.Close()
