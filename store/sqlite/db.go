@@ -44,6 +44,12 @@ type Options struct {
 	// wait for the write lock) to the end of COMMIT: for metrics. It must
 	// not block.
 	OnCommit func(time.Duration)
+	// OnWriteError, when set, is called after every write transaction
+	// that the database failed (a full disk, a lock held past
+	// BusyTimeout, an I/O error, a damaged file), with the error; not for
+	// a request the store refused (a conflict, an invalid batch) nor a
+	// canceled one: for health checks. It must not block.
+	OnWriteError func(error)
 	// MaxPages, when above 0, caps the database at that many pages
 	// (PRAGMA max_page_count on the writer), so that a write that would
 	// grow it further fails with SQLITE_FULL, exactly as on a full disk.
@@ -255,14 +261,14 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	start := time.Now()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return db.translate(err)
+		return db.writeFailed(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return db.translate(err)
+		return db.writeFailed(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return db.translate(err)
+		return db.writeFailed(err)
 	}
 	if db.opts.OnCommit != nil {
 		db.opts.OnCommit(time.Since(start))
