@@ -70,7 +70,8 @@ func openDBWith(c *cli.Context, opts sqlite.Options) (*sqlite.DB, error) {
 }
 
 // maxPagesFromEnv returns the database size cap in pages that the hidden
-// JOBRUN_TEST_MAX_PAGES asks for (sqlite.Options.MaxPages), or 0 for none.
+// JOBRUN_TEST_MAX_PAGES asks for (sqlite.Options.MaxPages), or 0 for none:
+// for the database, and for the spool exec --server writes the job into.
 // Only tests set it: a database that hits the cap fails its writes as on
 // a full disk.
 func maxPagesFromEnv() (int, error) {

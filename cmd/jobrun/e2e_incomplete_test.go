@@ -93,6 +93,28 @@ func TestExecFullTmpfsMarksIncomplete(t *testing.T) {
 	}
 }
 
+// TestAgentFullSpoolMarksIncomplete: an agent (exec --server) whose spool
+// fills up sends its exit event marked incomplete, and the server keeps
+// the flag: the job there is incomplete too, with the agent's reason.
+func TestAgentFullSpoolMarksIncomplete(t *testing.T) {
+	agentEnv(t)
+	base := serveDB(t, filepath.Join(t.TempDir(), "server.db"))
+	_, stderr, code := runJobrun(t, []string{"JOBRUN_TEST_MAX_PAGES=" + fullDiskPages},
+		"exec", "-q", "--server", base, "--", "sh", "-c", fullDiskJob)
+	m := stopsAtRE.FindStringSubmatch(stderr)
+	if code != 5 || m == nil || strings.Contains(stderr, "NOT DELIVERED") {
+		t.Fatalf("exec --server: exit %d, stderr %q; want 5, where the spool's log stops, and all of it delivered", code, stderr)
+	}
+	j := fetchJSON[jobs.Job](t, base+"/api/jobs/1")
+	if !j.Agent || j.Status != jobs.StatusFailed || !j.Incomplete ||
+		!strings.HasPrefix(j.IncompleteReason, "storing the output failed after seq "+m[1]+": ") {
+		t.Errorf("the server's job: %+v; want the agent's failed job, incomplete after seq %s", j, m[1])
+	}
+	if _, errOut, code := runJobrun(t, nil, "logs", "--server", base, "1"); code != exitIncomplete || !strings.Contains(errOut, "is incomplete") {
+		t.Errorf("logs --server: exit %d, stderr %q; want %d and the warning", code, errOut, exitIncomplete)
+	}
+}
+
 // execFullDisk runs fullDiskJob with db, where storing must fail, and
 // returns the seq where exec says the stored log stops, and its stderr.
 func execFullDisk(t *testing.T, db string, env ...string) (int64, string) {

@@ -148,7 +148,7 @@ func TestServeHealthAndMetrics(t *testing.T) {
 func TestServeDegradedWhileWritesFail(t *testing.T) {
 	agentEnv(t)
 	db := filepath.Join(t.TempDir(), "server.db")
-	t.Setenv("JOBRUN_TEST_MAX_PAGES", fullDiskPages) // serve's database; agents' spools ignore it
+	t.Setenv("JOBRUN_TEST_MAX_PAGES", fullDiskPages) // serve's database, not the agent's spool (below)
 	_, base := startServe(t, db)
 	health := func() (int, map[string]string) {
 		t.Helper()
@@ -166,7 +166,7 @@ func TestServeDegradedWhileWritesFail(t *testing.T) {
 	if code, body := health(); code != 200 || body["status"] != "ok" {
 		t.Fatalf("GET /healthz before: %d %v", code, body)
 	}
-	_, stderr, code := runJobrun(t, nil, "exec", "-q", "--server", base, "--flush-timeout", "2s", "--", "sh", "-c", fullDiskJob)
+	_, stderr, code := runJobrun(t, []string{"JOBRUN_TEST_MAX_PAGES="}, "exec", "-q", "--server", base, "--flush-timeout", "2s", "--", "sh", "-c", fullDiskJob)
 	if code != 5 || !strings.Contains(stderr, "NOT DELIVERED") {
 		t.Errorf("exec --server: exit %d, stderr %q; want 5 and NOT DELIVERED", code, stderr)
 	}
