@@ -73,22 +73,13 @@ func TestExecFullTmpfsMarksIncomplete(t *testing.T) {
 		return
 	}
 	t.Logf("the exit event did not fit either: checking the lost path")
-	ls := func() jobs.Job {
-		t.Helper()
-		out, errOut, code := runJobrun(t, []string{"JOBRUN_DB=" + db}, "ls", "--json")
-		var list struct{ Jobs []jobs.Job }
-		if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 || len(list.Jobs) != 1 {
-			t.Fatalf("ls --json: exit %d, %v: %s%s", code, err, out, errOut)
-		}
-		return list.Jobs[0]
-	}
-	if j := ls(); j.Status != jobs.StatusRunning || j.LastSeq != jobs.Seq(stored) {
+	if j := lsOnlyJob(t, db); j.Status != jobs.StatusRunning || j.LastSeq != jobs.Seq(stored) {
 		t.Errorf("on the full disk: job %s at seq %d; want it readable, running at seq %d until it can be marked lost", j.Status, j.LastSeq, stored)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=8m,mode=0700"); err != nil {
 		t.Fatalf("grow the tmpfs: %v", err)
 	}
-	if j := ls(); j.Status != jobs.StatusLost || j.LastSeq != jobs.Seq(stored)+1 {
+	if j := lsOnlyJob(t, db); j.Status != jobs.StatusLost || j.LastSeq != jobs.Seq(stored)+1 {
 		t.Errorf("with room again: job %s at seq %d; want lost at seq %d", j.Status, j.LastSeq, stored+1)
 	}
 }
@@ -145,12 +136,7 @@ func checkIncompleteReaders(t *testing.T, db string, stored int64) {
 	}
 
 	// ls --json, and the table's mark.
-	out, errOut, code := runJobrun(t, []string{"JOBRUN_DB=" + db}, "ls", "--json")
-	var list struct{ Jobs []jobs.Job }
-	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 || len(list.Jobs) != 1 {
-		t.Fatalf("ls --json: exit %d, %v: %s%s", code, err, out, errOut)
-	}
-	checkIncompleteJob("ls --json", list.Jobs[0])
+	checkIncompleteJob("ls --json", lsOnlyJob(t, db))
 	if out, _, _ := runJobrun(t, []string{"JOBRUN_DB=" + db}, "ls"); !strings.Contains(out, "failed (log incomplete)") {
 		t.Errorf("ls does not mark the job:\n%s", out)
 	}
@@ -160,7 +146,7 @@ func checkIncompleteReaders(t *testing.T, db string, stored int64) {
 		return runJobrun(t, []string{"JOBRUN_DB=" + db}, append([]string{"logs"}, args...)...)
 	}
 	warning := fmt.Sprintf("jobrun: logs: warning: the stored log of job 1 is incomplete: storing the output failed after seq %d: ", stored)
-	out, errOut, code = logs("--json", "1")
+	out, errOut, code := logs("--json", "1")
 	if code != exitIncomplete || !strings.HasPrefix(errOut, warning) {
 		t.Errorf("logs --json: exit %d, stderr %q; want %d and the warning", code, errOut, exitIncomplete)
 	}
@@ -194,6 +180,17 @@ func checkIncompleteReaders(t *testing.T, db string, stored int64) {
 	if out, errOut, code := remote("-f", "1"); code != exitFailure || !strings.HasPrefix(errOut, warning) || out != raw {
 		t.Errorf("logs --server -f: exit %d, stderr %q, %d bytes; want %d, the warning and the stored log", code, errOut, len(out), exitFailure)
 	}
+}
+
+// lsOnlyJob returns the one job of db, as ls --json lists it.
+func lsOnlyJob(t *testing.T, db string) jobs.Job {
+	t.Helper()
+	out, errOut, code := runJobrun(t, []string{"JOBRUN_DB=" + db}, "ls", "--json")
+	var list struct{ Jobs []jobs.Job }
+	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 || len(list.Jobs) != 1 {
+		t.Fatalf("ls --json: exit %d, %v: %s%s", code, err, out, errOut)
+	}
+	return list.Jobs[0]
 }
 
 // checkStoredPrefix checks that raw holds the bytes of the stored line
