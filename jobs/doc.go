@@ -6,7 +6,11 @@
 //     duplicate. The process that runs a job assigns seq; nothing else
 //     writes to a running job's log except the final "lost" exit event,
 //     written only when the runner is provably dead.
-//   - The exit event is always the last event of a job.
+//   - The exit event is always the last event of a job. When the runner
+//     could not store all of the output (the store kept failing), the
+//     stored log stops where storing failed and the exit event that
+//     follows it (seq still contiguous) carries Incomplete and a reason;
+//     if even that cannot be stored, the job ends lost later.
 //   - Concatenating Data and EOL of one stream's line events in seq order
 //     gives back exactly the bytes the child wrote to that stream, except
 //     masked values (Runner.Mask, ::add-mask:: lines), which read MaskText:

@@ -32,6 +32,9 @@ const (
 // never truncated.
 const MaxLineBytes = 64 << 10
 
+// MaxIncompleteReason bounds Event.IncompleteReason, in bytes.
+const MaxIncompleteReason = 1024
+
 // Event is one entry of a job's ordered event log. Which fields are set
 // depends on Type; see docs/protocol.md for the wire form (MarshalJSON).
 type Event struct {
@@ -50,6 +53,13 @@ type Event struct {
 	Status   Status
 	ExitCode *int   // nil for StatusLost
 	Signal   string // "SIGTERM" when killed by a signal
+	// Incomplete marks the exit event of a job whose runner could not
+	// store all of its output (a full disk, a database locked past the
+	// retry, a write error): the stored log ends before this event, seq
+	// still contiguous. IncompleteReason says why, in words. A flag, not
+	// a status: Status stays the command's.
+	Incomplete       bool
+	IncompleteReason string
 
 	// TypeProgress.
 	Progress *progress.Report

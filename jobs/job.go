@@ -64,6 +64,11 @@ type Job struct {
 	Agent bool `json:"agent,omitempty"`
 	// LastHeard is when the server last heard from the job's agent.
 	LastHeard *time.Time `json:"last_heard,omitempty"`
+	// Incomplete is set when the job's runner could not store all of its
+	// output: the stored log ends early (see Event.Incomplete, whose
+	// exit event it comes from). IncompleteReason says why.
+	Incomplete       bool   `json:"incomplete,omitempty"`
+	IncompleteReason string `json:"incomplete_reason,omitempty"`
 	// Progress is the latest progress the job reported, if any.
 	Progress *progress.Snapshot `json:"progress,omitempty"`
 	// ExpectedSeconds is how long the job is expected to take: the median

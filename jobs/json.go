@@ -62,6 +62,10 @@ func (e *Event) appendJSON(b []byte, tc *timeCache) []byte {
 			b = append(b, `,"signal":`...)
 			b = appendString(b, e.Signal)
 		}
+		if e.Incomplete {
+			b = append(b, `,"incomplete":true,"incomplete_reason":`...)
+			b, _ = appendText(b, []byte(e.IncompleteReason))
+		}
 	case TypeProgress:
 		if e.Progress != nil {
 			p, err := json.Marshal(e.Progress)
@@ -91,6 +95,9 @@ type wireEvent struct {
 	Status    Status    `json:"status"`
 	ExitCode  *int      `json:"exit_code"`
 	Signal    string    `json:"signal"`
+	// Incomplete and IncompleteReason: exit events only.
+	Incomplete       bool   `json:"incomplete"`
+	IncompleteReason string `json:"incomplete_reason"`
 	progress.Report
 }
 
@@ -115,6 +122,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		}
 	case TypeExit:
 		e.Status, e.ExitCode, e.Signal = w.Status, w.ExitCode, w.Signal
+		if w.Incomplete {
+			e.Incomplete, e.IncompleteReason = true, w.IncompleteReason
+		}
 	case TypeProgress:
 		p := w.Report
 		e.Progress = &p

@@ -25,6 +25,9 @@ func TestEventJSONRoundTrip(t *testing.T) {
 			`{"seq":4,"time":"1970-01-01T00:00:01.000000Z","type":"exit","status":"canceled","exit_code":137,"signal":"SIGKILL"}`},
 		{"lost", jobs.Event{Seq: 5, Time: time.Unix(2, 0), Type: jobs.TypeExit, Status: jobs.StatusLost},
 			`{"seq":5,"time":"1970-01-01T00:00:02.000000Z","type":"exit","status":"lost","exit_code":null}`},
+		{"incomplete", jobs.Event{Seq: 6, Time: time.Unix(3, 0), Type: jobs.TypeExit, Status: jobs.StatusFailed, ExitCode: &code,
+			Incomplete: true, IncompleteReason: `storing the output failed after seq 5: disk "full"`},
+			`{"seq":6,"time":"1970-01-01T00:00:03.000000Z","type":"exit","status":"failed","exit_code":137,"incomplete":true,"incomplete_reason":"storing the output failed after seq 5: disk \"full\""}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := string(tc.ev.AppendJSON(nil))
@@ -40,6 +43,9 @@ func TestEventJSONRoundTrip(t *testing.T) {
 			}
 			if again := string(back.AppendJSON(nil)); again != got {
 				t.Errorf("round trip:\n got %s\nwant %s", again, got)
+			}
+			if back.Incomplete != tc.ev.Incomplete || back.IncompleteReason != tc.ev.IncompleteReason {
+				t.Errorf("incomplete after round trip = %v %q, want %v %q", back.Incomplete, back.IncompleteReason, tc.ev.Incomplete, tc.ev.IncompleteReason)
 			}
 			if tc.ev.Type == jobs.TypeLine && string(back.Data) != string(tc.ev.Data) {
 				t.Errorf("bytes after round trip = %q, want %q", back.Data, tc.ev.Data)

@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -361,8 +363,11 @@ func (r *recorder) fail(err error) {
 }
 
 // storeExitOnce tries once to append the exit event after storing failed,
-// so that the job at least ends with its status.
+// so that the job at least ends with its status, marked incomplete: the
+// stored log ends before it.
 func (r *recorder) storeExitOnce() {
+	r.exit.Incomplete = true
+	r.exit.IncompleteReason = incompleteReason(r.storeErr, r.committed)
 	ev := []Event{*r.exit}
 	if err := r.store.AppendEvents(r.ctx, r.id, ev); err != nil {
 		r.log.Warn("storing the exit event failed", "job", r.id, "err", err)
@@ -374,6 +379,16 @@ func (r *recorder) storeExitOnce() {
 	if r.pub != nil {
 		r.pub.Publish(r.id, ev)
 	}
+}
+
+// incompleteReason says in words why the stored log of a job ends after
+// seq stored: the store's error.
+func incompleteReason(err error, stored Seq) string {
+	s := fmt.Sprintf("storing the output failed after seq %d: %v", stored, err)
+	if len(s) > MaxIncompleteReason {
+		s = s[:MaxIncompleteReason]
+	}
+	return strings.ToValidUTF8(s, "") // also drops a character cut in two
 }
 
 // commit is the commit goroutine: it appends each batch, retrying a failing

@@ -431,6 +431,7 @@ func (run *Run) Wait() Result {
 		if ex := run.rec.exit; ex != nil && run.rec.committed == ex.Seq {
 			run.mu.Lock()
 			run.job.Status, run.job.ExitCode, run.job.Signal = ex.Status, ex.ExitCode, ex.Signal
+			run.job.Incomplete, run.job.IncompleteReason = ex.Incomplete, ex.IncompleteReason
 			finished := ex.Time
 			run.job.FinishedAt = &finished
 			run.mu.Unlock()

@@ -75,6 +75,7 @@ func TestRunStoreRetrySucceeds(t *testing.T) {
 	if res.StoreErr != nil || errOut.String() != "" {
 		t.Errorf("StoreErr %v, messages %q; want none after a passing failure", res.StoreErr, errOut.String())
 	}
+	checkIncomplete(ctx, t, db, run, evs[len(evs)-1], "")
 	if fs.calls <= 3 {
 		t.Errorf("%d AppendEvents calls, want the first batch retried past its 3 failures", fs.calls)
 	}
@@ -114,6 +115,29 @@ func TestRunStoreFails(t *testing.T) {
 	if stdout.String() != "one\ntwo\n" {
 		t.Errorf("echo %q, want all of the output", stdout.String())
 	}
+	checkIncomplete(ctx, t, db, run, exit, fmt.Sprintf("storing the output failed after seq 1: append events to job %d: %v", id, errInjected))
+}
+
+// checkIncomplete checks the incomplete flag of a finished job (reason ""
+// wants none) on its exit event, its stored job and Run.Job.
+func checkIncomplete(ctx context.Context, t *testing.T, db *sqlite.DB, run *jobs.Run, exit jobs.Event, reason string) {
+	t.Helper()
+	want := reason != ""
+	if exit.Incomplete != want || exit.IncompleteReason != reason {
+		t.Errorf("exit event incomplete %v %q, want %v %q", exit.Incomplete, exit.IncompleteReason, want, reason)
+	}
+	stored, err := db.Job(ctx, jobs.Ref{ID: run.Job().ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, j := range map[string]jobs.Job{"stored job": stored, "Run.Job": run.Job()} {
+		if j.Incomplete != want || j.IncompleteReason != reason {
+			t.Errorf("%s incomplete %v %q, want %v %q", what, j.Incomplete, j.IncompleteReason, want, reason)
+		}
+	}
+	if stored.Status != exit.Status {
+		t.Errorf("stored job %s, want the command's status %s: incomplete is a flag, not a status", stored.Status, exit.Status)
+	}
 }
 
 // TestRunStoreFailsPendingFull: when output keeps coming while the store
@@ -136,6 +160,9 @@ func TestRunStoreFailsPendingFull(t *testing.T) {
 	}
 	if n := strings.Count(errOut.String(), "storing output failed"); n != 1 || !strings.Contains(errOut.String(), "stops at seq 0") {
 		t.Errorf("messages %q, want one saying the log stops at seq 0", errOut.String())
+	}
+	if exit := evs[len(evs)-1]; !exit.Incomplete || !strings.HasPrefix(exit.IncompleteReason, "storing the output failed after seq 0: ") {
+		t.Errorf("exit event incomplete %v %q, want the reason", exit.Incomplete, exit.IncompleteReason)
 	}
 	if !bytes.Equal(stdout.Bytes(), floodOutput(lines)) {
 		t.Errorf("echo has %d bytes, want all %d", stdout.Len(), len(floodOutput(lines)))

@@ -42,3 +42,5 @@ node --test ui/jstest/
 echo "== fuzz (short)"
 go test -run='^$' -fuzz='^FuzzSplit$' -fuzztime=5s ./jobs/
 go test -run='^$' -fuzz='^FuzzProgressParse$' -fuzztime=5s -fuzzminimizetime=2s ./jobs/progress/
+# serve's whole front (API, pages, gate) over a real database: no 5xx for bad input, no panic
+go test -run='^$' -fuzz='^FuzzServeRouter$' -fuzztime=5s -fuzzminimizetime=2s ./cmd/jobrun/

@@ -7,10 +7,13 @@ import (
 )
 
 // Validate checks a batch before any database work (every backend calls
-// it first): contiguous seq, known
-// types, a valid stream and terminator on every line, an exit event only
-// last and only with a final status.
+// it first): seq from 1 and contiguous, known types, a valid stream and
+// terminator on every line, an exit event only last, only with a final
+// status and a bounded incomplete_reason.
 func Validate(evs []jobs.Event) error {
+	if len(evs) > 0 && evs[0].Seq < 1 {
+		return fmt.Errorf("first seq %d: seq starts at 1: %w", evs[0].Seq, jobs.ErrInvalid)
+	}
 	for i := range evs {
 		e := &evs[i]
 		if e.Seq != evs[0].Seq+jobs.Seq(i) {
@@ -33,6 +36,9 @@ func Validate(evs []jobs.Event) error {
 			}
 			if !e.Status.Final() {
 				return fmt.Errorf("event seq %d: exit with status %q: %w", e.Seq, e.Status, jobs.ErrInvalid)
+			}
+			if len(e.IncompleteReason) > jobs.MaxIncompleteReason {
+				return fmt.Errorf("event seq %d: incomplete_reason longer than %d bytes: %w", e.Seq, jobs.MaxIncompleteReason, jobs.ErrInvalid)
 			}
 		case jobs.TypeProgress:
 			if p := e.Progress; p == nil || !(p.Percent >= 0 && p.Percent <= 100) {

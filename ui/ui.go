@@ -24,7 +24,7 @@ func Handler() http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	files := http.FileServerFS(sub)
+	files := http.FileServerFS(assetFS{sub})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		page(w, r, sub, "index.html")
@@ -44,6 +44,19 @@ func Handler() http.Handler {
 		w.Write([]byte("404 page not found\n"))
 	})
 	return mux
+}
+
+// assetFS is the assets' file system for http.FileServerFS, which hands
+// Open the URL's path as it is: a name that is not a valid path (invalid
+// UTF-8, as in /assets/%c0%ae%c0%ae/etc/passwd) is missing, a 404, where
+// the embedded FS's fs.ErrInvalid would make a 500.
+type assetFS struct{ fs.FS }
+
+func (a assetFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return a.FS.Open(name)
 }
 
 func page(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -55,12 +56,32 @@ func openExistingDB(c *cli.Context) (*sqlite.DB, error) {
 }
 
 func openDBWith(c *cli.Context, opts sqlite.Options) (*sqlite.DB, error) {
+	var err error
+	if opts.MaxPages, err = maxPagesFromEnv(); err != nil {
+		return nil, err
+	}
 	path := c.String("db")
 	if path == "" {
-		var err error
 		if path, err = defaultDBPath(); err != nil {
 			return nil, err
 		}
 	}
 	return sqlite.Open(c.Context, path, opts)
+}
+
+// maxPagesFromEnv returns the database size cap in pages that the hidden
+// JOBRUN_TEST_MAX_PAGES asks for (sqlite.Options.MaxPages), or 0 for none:
+// for the database, and for the spool exec --server writes the job into.
+// Only tests set it: a database that hits the cap fails its writes as on
+// a full disk.
+func maxPagesFromEnv() (int, error) {
+	v := os.Getenv("JOBRUN_TEST_MAX_PAGES")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, usageError("JOBRUN_TEST_MAX_PAGES=%q: want a number of pages", v)
+	}
+	return n, nil
 }

@@ -110,6 +110,8 @@ func TestServeHealthAndMetrics(t *testing.T) {
 		return m[`jobrun_viewers{transport="ws"}`] == 1
 	})
 	for name, want := range map[string]float64{
+		`jobrun_store_degraded`:                        0,
+		`jobrun_store_write_errors_total`:              0,
 		`jobrun_jobs{status="succeeded"}`:              1,
 		`jobrun_jobs{status="running"}`:                1,
 		`jobrun_jobs{status="failed"}`:                 0,
@@ -137,6 +139,49 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	waitFor(t, func() bool { return scrape(t, base)[`jobrun_viewers{transport="ws"}`] == 0 })
 	ex.cmd.Process.Signal(os.Interrupt)
 	ex.wait(t)
+}
+
+// TestServeDegradedWhileWritesFail: while the database fails writes (it
+// is full: the test knob JOBRUN_TEST_MAX_PAGES caps it) though it answers
+// queries, /healthz answers 503 degraded with the reason and
+// jobrun_store_degraded is 1; the agent keeps what it could not deliver.
+func TestServeDegradedWhileWritesFail(t *testing.T) {
+	agentEnv(t)
+	db := filepath.Join(t.TempDir(), "server.db")
+	t.Setenv("JOBRUN_TEST_MAX_PAGES", fullDiskPages) // serve's database, not the agent's spool (below)
+	_, base := startServe(t, db)
+	health := func() (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	if code, body := health(); code != 200 || body["status"] != "ok" {
+		t.Fatalf("GET /healthz before: %d %v", code, body)
+	}
+	_, stderr, code := runJobrun(t, []string{"JOBRUN_TEST_MAX_PAGES="}, "exec", "-q", "--server", base, "--flush-timeout", "2s", "--", "sh", "-c", fullDiskJob)
+	if code != 5 || !strings.Contains(stderr, "NOT DELIVERED") {
+		t.Errorf("exec --server: exit %d, stderr %q; want 5 and NOT DELIVERED", code, stderr)
+	}
+	if code, body := health(); code != 503 || body["status"] != "degraded" || !strings.Contains(body["error"], "a write to the database failed") ||
+		!strings.Contains(body["error"], "disk full") {
+		t.Errorf("GET /healthz while writes fail: %d %v; want 503 degraded, saying why", code, body)
+	}
+	m := scrape(t, base)
+	if m["jobrun_store_degraded"] != 1 || m["jobrun_store_write_errors_total"] < 1 {
+		t.Errorf("jobrun_store_degraded %v, jobrun_store_write_errors_total %v; want 1 and at least 1",
+			m["jobrun_store_degraded"], m["jobrun_store_write_errors_total"])
+	}
+	if list := fetchJSON[struct{ Jobs []jobs.Job }](t, base+"/api/jobs").Jobs; len(list) != 1 || list[0].Status != jobs.StatusRunning {
+		t.Errorf("GET /api/jobs: %+v; want the agent's job, still running (its agent holds the rest)", list)
+	}
 }
 
 // TestServeLogFormat: --log-format json writes one JSON object a line;

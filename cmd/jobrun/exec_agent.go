@@ -26,7 +26,11 @@ func runExecAgent(c *cli.Context, io stdio, server string, x execJob) error {
 	}
 	dir := spoolDir(root, server)
 	uid := jobs.NewUID()
-	sp, err := sqlite.CreateSpool(c.Context, dir, uid, sqlite.Options{})
+	maxPages, err := maxPagesFromEnv() // a test knob: a full spool
+	if err != nil {
+		return err
+	}
+	sp, err := sqlite.CreateSpool(c.Context, dir, uid, sqlite.Options{MaxPages: maxPages})
 	if err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}

@@ -18,6 +18,10 @@ const (
 	exitNotFound = 127 // exec: the command is not found
 )
 
+// exitIncomplete: logs (without -f) printed a job whose stored log is
+// incomplete, its runner having failed to store all of the output.
+const exitIncomplete = 3
+
 // errUsage marks a command-line mistake; usageError makes one.
 var errUsage = errors.New("usage error")
 

@@ -24,21 +24,21 @@ type front struct {
 	logger *slog.Logger
 }
 
-// startFront serves apiSrv and the pages on ln until shutdown, and more
-// handlers by pattern (serve: /api/ingest, /healthz, /metrics). gate, when
-// not nil, wraps them all: serve's access.Gate (tokens, Host check, client
-// addresses, limits).
-func startFront(ln net.Listener, apiSrv *api.Server, more map[string]http.Handler, gate func(http.Handler) http.Handler, logger *slog.Logger) *front {
+// frontMux puts apiSrv, the pages and more handlers by pattern (serve:
+// /api/ingest, /healthz, /metrics) on one mux.
+func frontMux(apiSrv *api.Server, more map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
 	for pattern, h := range more {
 		mux.Handle(pattern, h)
 	}
 	mux.Handle("/", ui.Handler())
-	var h http.Handler = mux
-	if gate != nil {
-		h = gate(h)
-	}
+	return mux
+}
+
+// startFront serves h (apiSrv and the rest, behind serve's gate:
+// serveFront) on ln until shutdown.
+func startFront(ln net.Listener, apiSrv *api.Server, h http.Handler, logger *slog.Logger) *front {
 	f := &front{
 		api: apiSrv,
 		srv: &http.Server{

@@ -92,7 +92,8 @@ func runLogs(c *cli.Context, sio stdio) error {
 				return err
 			}
 			if len(evs) == 0 {
-				return nil
+				out.Flush()
+				return w.incomplete(job)
 			}
 			if err := w.write(evs); err != nil {
 				return nil // stdout went away
@@ -164,13 +165,22 @@ func followLocal(ctx context.Context, db *sqlite.DB, job jobs.Job, after jobs.Se
 	return jobExit(final)
 }
 
-// jobExit is the exit status that represents a finished job: its exit
-// code, or 125 when it was lost.
+// jobExit is the exit status of logs -f for a finished job: its exit
+// code, or 125 when it was lost or its stored log is incomplete (with a
+// warning saying why).
 func jobExit(j jobs.Job) error {
+	if j.Incomplete {
+		return &statusErr{code: exitFailure, msg: incompleteWarning(j)}
+	}
 	if j.Status == jobs.StatusLost || j.ExitCode == nil {
 		return &statusErr{code: exitFailure}
 	}
 	return exitWith(*j.ExitCode)
+}
+
+// incompleteWarning says that job j's stored log ends early, and why.
+func incompleteWarning(j jobs.Job) string {
+	return fmt.Sprintf("logs: warning: the stored log of job %d is incomplete: %s", j.ID, j.IncompleteReason)
 }
 
 // eventWriter writes events as raw bytes or JSON lines, and keeps a
@@ -181,6 +191,20 @@ type eventWriter struct {
 	json bool
 	buf  []byte
 	bar  *progressBar // nil: no bar
+	exit *jobs.Event  // the exit event, once written (or filtered out)
+}
+
+// incomplete is the verdict of logs without -f once the log is written:
+// exit status 3 with a warning when job j (as read before, or as its exit
+// event says) has an incomplete stored log, else nil.
+func (w *eventWriter) incomplete(j jobs.Job) error {
+	if e := w.exit; e != nil && e.Incomplete {
+		j.Incomplete, j.IncompleteReason = true, e.IncompleteReason
+	}
+	if !j.Incomplete {
+		return nil
+	}
+	return &statusErr{code: exitIncomplete, msg: incompleteWarning(j)}
 }
 
 func (w *eventWriter) write(evs []jobs.Event) error {
@@ -192,6 +216,10 @@ func (w *eventWriter) write(evs []jobs.Event) error {
 		e := &evs[i]
 		if w.bar != nil && e.Type == jobs.TypeProgress {
 			w.bar.update(e)
+		}
+		if e.Type == jobs.TypeExit {
+			exit := *e
+			w.exit = &exit
 		}
 		if w.only != "" && (e.Type != jobs.TypeLine || e.Stream != w.only) {
 			continue

@@ -100,7 +100,11 @@ func printJobs(io stdio, list []jobs.Job, now time.Time) error {
 			}
 			dur = end.Sub(*j.StartedAt).Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, clip(j.Name, 40), j.Status, exit, started, dur, progressCell(j))
+		status := string(j.Status)
+		if j.Incomplete {
+			status += " (log incomplete)" // the runner could not store all of the output
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, clip(j.Name, 40), status, exit, started, dur, progressCell(j))
 	}
 	return tw.Flush()
 }

@@ -32,6 +32,10 @@ type serverMetrics struct {
 	bytes   prometheus.Counter
 	lag     prometheus.Histogram
 	commit  prometheus.Histogram
+	// writeErrors counts write transactions the database failed; health
+	// remembers the latest, for /healthz and jobrun_store_degraded.
+	writeErrors prometheus.Counter
+	health      writeHealth
 }
 
 var (
@@ -63,12 +67,22 @@ func newServerMetrics() *serverMetrics {
 			Help:    "Duration of the database's write transactions, from BEGIN (with the wait for the write lock) to the end of COMMIT.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}}),
 	}
+	m.writeErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "jobrun_store_write_errors_total",
+		Help: "Write transactions that the database failed (a full disk, a lock held too long, an I/O error)."})
+	degraded := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jobrun_store_degraded",
+		Help: "1 while a write to the database failed within the last minute: GET /healthz answers degraded."},
+		func() float64 {
+			if m.health.check() != nil {
+				return 1
+			}
+			return 0
+		})
 	for _, tr := range transports {
 		m.viewers.WithLabelValues(tr)
 		m.dropped.WithLabelValues(tr)
 		m.resumed.WithLabelValues(tr)
 	}
-	m.reg.MustRegister(m.viewers, m.dropped, m.resumed, m.events, m.bytes, m.lag, m.commit,
+	m.reg.MustRegister(m.viewers, m.dropped, m.resumed, m.events, m.bytes, m.lag, m.commit, m.writeErrors, degraded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -94,6 +108,12 @@ func (m *serverMetrics) Ingested(n int, bytes int64, lag time.Duration) {
 
 // observeCommit is sqlite.Options.OnCommit.
 func (m *serverMetrics) observeCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
+
+// observeWriteError is sqlite.Options.OnWriteError.
+func (m *serverMetrics) observeWriteError(err error) {
+	m.writeErrors.Inc()
+	m.health.failed(err)
+}
 
 // watchStore adds the database's state, read at each scrape: jobs by
 // status and the bytes stored.

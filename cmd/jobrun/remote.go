@@ -142,7 +142,8 @@ func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jo
 		if _, err := io.Copy(out, body); err != nil {
 			return fmt.Errorf("logs: %v", err)
 		}
-		return nil
+		out.Flush()
+		return (&eventWriter{}).incomplete(job)
 	}
 	if after > job.LastSeq {
 		return fmt.Errorf("logs: --after %d is beyond job %s's last event (seq %d)", after, ref, job.LastSeq)
@@ -151,7 +152,7 @@ func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jo
 		if follow {
 			return jobExit(job)
 		}
-		return nil
+		return (&eventWriter{}).incomplete(job)
 	}
 	// Without -f, stop at the last event stored when we asked.
 	stop := job.LastSeq
@@ -175,12 +176,13 @@ func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jo
 		return nil
 	})
 	switch {
-	case errors.Is(err, errEnough), errors.Is(err, errStdout):
+	case errors.Is(err, errStdout):
 		return nil
-	case err != nil:
+	case err != nil && !errors.Is(err, errEnough):
 		return remoteError("logs", err)
 	case !follow:
-		return nil
+		out.Flush()
+		return w.incomplete(job)
 	}
 	out.Flush()
 	if last == nil || last.Type != jobs.TypeExit {
@@ -190,7 +192,8 @@ func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jo
 		}
 		return jobExit(job)
 	}
-	return jobExit(jobs.Job{Status: last.Status, ExitCode: last.ExitCode})
+	return jobExit(jobs.Job{ID: job.ID, Status: last.Status, ExitCode: last.ExitCode,
+		Incomplete: last.Incomplete, IncompleteReason: last.IncompleteReason})
 }
 
 // errStdout: our stdout went away (jobrun logs ... | head).

@@ -50,8 +50,8 @@ func runServe(c *cli.Context, io stdio) error {
 	}
 	defer ln.Close()
 	ln = cfg.sec.listener(ln)
-	db, err := openDBWith(c, sqlite.Options{AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger,
-		OnCommit: metrics.observeCommit})
+	db, err := openDBWith(c, sqlite.Options{AgentTimeout: cfg.agentTimeout, Logger: cfg.logger,
+		OnCommit: metrics.observeCommit, OnWriteError: metrics.observeWriteError})
 	if err != nil {
 		return err
 	}
@@ -68,12 +68,8 @@ func runServe(c *cli.Context, io stdio) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	apiSrv, ingestSrv := serveHandlers(c, cfg, db, hub, metrics)
-	f := startFront(ln, apiSrv, map[string]http.Handler{
-		"/api/ingest": ingestSrv,
-		"/healthz":    api.Health(db.Ping),
-		"/metrics":    metrics.handler(cfg.logger),
-	}, func(h http.Handler) http.Handler { return cfg.sec.gate(h, cfg.loopback, cfg.logger) }, cfg.logger)
+	apiSrv, ingestSrv := serveHandlers(cfg, db, hub, metrics)
+	f := startFront(ln, apiSrv, serveFront(cfg, db, apiSrv, ingestSrv, metrics), cfg.logger)
 	cfg.logger.Info("jobrun serve: listening", "url", cfg.sec.url(ln), "db", db.Path(),
 		"auth", cfg.sec.auth.Enabled(), "tls", cfg.sec.tls != nil)
 	stopHousekeeping := startHousekeeping(c, db, hub, cfg.logger)
@@ -93,11 +89,12 @@ func runServe(c *cli.Context, io stdio) error {
 
 // serveConfig is serve's flags, checked.
 type serveConfig struct {
-	addr      string
-	loopback  bool
-	sec       *serveSecurity
-	heartbeat time.Duration
-	logger    *slog.Logger
+	addr         string
+	loopback     bool
+	sec          *serveSecurity
+	heartbeat    time.Duration
+	agentTimeout time.Duration
+	logger       *slog.Logger
 }
 
 // serveFlags checks serve's flags and arguments.
@@ -121,6 +118,7 @@ func serveFlags(c *cli.Context, io stdio) (serveConfig, error) {
 	if err := checkAgentFlags(c, cfg.heartbeat); err != nil {
 		return cfg, err
 	}
+	cfg.agentTimeout = c.Duration("agent-timeout")
 	if cfg.logger, err = newLogger(c, io.err, slog.LevelInfo); err != nil {
 		return cfg, err
 	}
@@ -133,9 +131,9 @@ func serveFlags(c *cli.Context, io stdio) (serveConfig, error) {
 // serveHandlers builds the API and the ingest endpoint. Agents (exec
 // --server) report their jobs at /api/ingest; a cancel reaches them over
 // that connection.
-func serveHandlers(c *cli.Context, cfg serveConfig, db *sqlite.DB, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
+func serveHandlers(cfg serveConfig, db *sqlite.DB, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
 	ingestSrv := &ingest.Server{Store: db, Hub: hub, Heartbeat: cfg.heartbeat,
-		AgentTimeout: c.Duration("agent-timeout"), Logger: cfg.logger, Metrics: metrics}
+		AgentTimeout: cfg.agentTimeout, Logger: cfg.logger, Metrics: metrics}
 	apiSrv := &api.Server{
 		Hub:       hub,
 		Store:     storeAdapter{db},
@@ -151,6 +149,17 @@ func serveHandlers(c *cli.Context, cfg serveConfig, db *sqlite.DB, hub *stream.H
 		OriginPatterns: cfg.sec.origins,
 	}
 	return apiSrv, ingestSrv
+}
+
+// serveFront is everything serve answers, behind the gate: the API and
+// the pages, the ingest endpoint, /healthz (degraded while writes fail)
+// and /metrics.
+func serveFront(cfg serveConfig, db *sqlite.DB, apiSrv *api.Server, ingestSrv *ingest.Server, metrics *serverMetrics) http.Handler {
+	return cfg.sec.gate(frontMux(apiSrv, map[string]http.Handler{
+		"/api/ingest": ingestSrv,
+		"/healthz":    api.Health(db.Ping, metrics.health.check),
+		"/metrics":    metrics.handler(cfg.logger),
+	}), cfg.loopback, cfg.logger)
 }
 
 // startHousekeeping runs the store's periodic work until the returned

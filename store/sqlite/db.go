@@ -44,6 +44,19 @@ type Options struct {
 	// wait for the write lock) to the end of COMMIT: for metrics. It must
 	// not block.
 	OnCommit func(time.Duration)
+	// OnWriteError, when set, is called after every write transaction
+	// that the database failed (a full disk, a lock held past
+	// BusyTimeout, an I/O error, a damaged file), with the error; not for
+	// a request the store refused (a conflict, an invalid batch) nor a
+	// canceled one: for health checks. It must not block.
+	OnWriteError func(error)
+	// MaxPages, when above 0, caps the database at that many pages
+	// (PRAGMA max_page_count on the writer), so that a write that would
+	// grow it further fails with SQLITE_FULL, exactly as on a full disk.
+	// It is a test knob: jobrun sets it only from the environment variable
+	// JOBRUN_TEST_MAX_PAGES, which only tests set, to fill a database
+	// without a small file system.
+	MaxPages int
 }
 
 // readerConns is the size of the read pool, including the one connection
@@ -65,7 +78,8 @@ type DB struct {
 
 // Open opens (creating if needed) the database at path, migrates it to the
 // schema this binary knows, and recovers lost jobs of this host (see
-// RecoverLost). A database written by a newer jobrun is refused with an
+// RecoverLost; when that cannot write, a full disk, Open still succeeds,
+// for reading). A database written by a newer jobrun is refused with an
 // error wrapping jobs.ErrSchemaTooNew.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.Host == "" {
@@ -102,6 +116,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
+	if err := checkWritable(abs); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
 	db := &DB{path: abs, opts: opts, locks: make(map[jobs.UID]*runnerLock)}
 	if err := db.open(ctx); err != nil {
 		db.Close()
@@ -109,8 +126,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	n, err := db.RecoverLost(ctx)
 	if err != nil {
-		db.Close()
-		return nil, err
+		// A database that cannot be written now (a full disk) can still
+		// be read; its dead runners' jobs read as running until a later
+		// Open (or RecoverLost) can write their end.
+		opts.Logger.Warn("cannot mark the jobs of dead runners as lost now", "db", abs, "err", err)
 	}
 	if n > 0 {
 		opts.Logger.Warn("marked jobs whose runner died as lost", "db", abs, "jobs", n)
@@ -143,13 +162,17 @@ func dsn(path string, params string) string {
 
 func (db *DB) open(ctx context.Context) error {
 	busy := fmt.Sprintf("_busy_timeout=%d", db.opts.BusyTimeout.Milliseconds())
+	// A new (empty) file is made auto_vacuum=incremental before its first
+	// table, so that Reclaim can give the pages of removed jobs back to
+	// the file system. Not in an existing file: there the pragma is a
+	// write transaction at every connect, which fails on a full disk and
+	// would keep every reader out.
+	params := "_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=16&" + busy
+	if fi, err := os.Stat(db.path); err == nil && fi.Size() == 0 {
+		params = "_auto_vacuum=incremental&" + params
+	}
 	var err error
-	// _auto_vacuum=incremental comes first: it takes effect in a file that
-	// has no tables yet (a new database), so that Reclaim can give the
-	// pages of removed jobs back to the file system; in an older file it
-	// only tells Vacuum what to convert to.
-	db.writer, err = sql.Open("sqlite3", dsn(db.path,
-		"_auto_vacuum=incremental&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=16&"+busy))
+	db.writer, err = sql.Open("sqlite3", dsn(db.path, params))
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", db.path, err)
 	}
@@ -166,6 +189,12 @@ func (db *DB) open(ctx context.Context) error {
 	}
 	if err := db.migrate(ctx); err != nil {
 		return err
+	}
+	if db.opts.MaxPages > 0 {
+		// The writer is one connection, kept open for the DB's life.
+		if _, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", db.opts.MaxPages)); err != nil {
+			return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
+		}
 	}
 	db.reader, err = sql.Open("sqlite3", dsn(db.path,
 		"_query_only=true&_txlock=deferred&_stmt_cache_size=16&"+busy))
@@ -232,14 +261,14 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	start := time.Now()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return db.translate(err)
+		return db.writeFailed(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return db.translate(err)
+		return db.writeFailed(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return db.translate(err)
+		return db.writeFailed(err)
 	}
 	if db.opts.OnCommit != nil {
 		db.opts.OnCommit(time.Since(start))

@@ -57,8 +57,9 @@
 //     long. Chunks without a job are orphans of an interrupted remove;
 //     Prune sweeps them. Job ids are never reused (AUTOINCREMENT). New
 //     files are auto_vacuum=incremental (set by the writer's DSN before
-//     the first table), so Reclaim can return free pages step by step;
-//     Vacuum converts older files.
+//     the first table, only in an empty file: opening an existing file
+//     writes nothing, so a full disk still lets it be read), so Reclaim
+//     can return free pages step by step; Vacuum converts older files.
 //   - Schema versions are PRAGMA user_version; migrations are embedded and
 //     run in one BEGIN IMMEDIATE transaction that re-reads the version, so
 //     processes opening a new file at once migrate it exactly once.

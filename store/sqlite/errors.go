@@ -43,6 +43,20 @@ func (db *DB) translate(err error) error {
 	return err
 }
 
+// writeFailed translates the error of a write transaction and reports it
+// to Options.OnWriteError when the database failed it: a driver error,
+// other than a constraint (a request refused) or an interruption (a
+// canceled context).
+func (db *DB) writeFailed(err error) error {
+	terr := db.translate(err)
+	var se sqlite3.Error
+	if db.opts.OnWriteError != nil && errors.As(err, &se) && se.Code != sqlite3.ErrConstraint && se.Code != sqlite3.ErrInterrupt &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		db.opts.OnWriteError(terr)
+	}
+	return terr
+}
+
 // retryBusy calls fn until it does not fail with SQLITE_BUSY, for at most
 // the busy timeout. It is for the few operations that SQLite fails with
 // SQLITE_BUSY without calling its busy handler (switching a new file to

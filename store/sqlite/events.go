@@ -117,8 +117,9 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs 
 		finished = time.Now()
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE jobs SET last_seq = ?, last_line = ?, status = ?, exit_code = ?,
-		signal = ?, finished_at = ? WHERE id = ?`,
-		last.Seq, lastLine, last.Status, last.ExitCode, last.Signal, finished.UnixMicro(), id)
+		signal = ?, finished_at = ?, incomplete = ?, incomplete_reason = ? WHERE id = ?`,
+		last.Seq, lastLine, last.Status, last.ExitCode, last.Signal, finished.UnixMicro(),
+		last.Incomplete, last.IncompleteReason, id)
 	return err
 }
 

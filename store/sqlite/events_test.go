@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,8 @@ func TestAppendRejects(t *testing.T) {
 	noProgress := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress}}
 	badPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: 101}}}
 	nanPercent := []jobs.Event{{Seq: 4, Time: t0, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: math.NaN()}}}
+	longReason := []jobs.Event{exitEvent(4, jobs.StatusFailed, 1)}
+	longReason[0].Incomplete, longReason[0].IncompleteReason = true, strings.Repeat("x", jobs.MaxIncompleteReason+1)
 
 	tests := []struct {
 		name string
@@ -159,6 +162,9 @@ func TestAppendRejects(t *testing.T) {
 		{"progress without a value", j.ID, noProgress, jobs.ErrInvalid},
 		{"progress above 100", j.ID, badPercent, jobs.ErrInvalid},
 		{"progress NaN", j.ID, nanPercent, jobs.ErrInvalid},
+		{"incomplete_reason too long", j.ID, longReason, jobs.ErrInvalid},
+		{"seq 0", j.ID, lines(0, 2, "x"), jobs.ErrInvalid},
+		{"negative seq", j.ID, lines(-1, 3, "x"), jobs.ErrInvalid},
 		{"unknown job", j.ID + 100, lines(1, 1, "x"), jobs.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -177,6 +183,32 @@ func TestAppendRejects(t *testing.T) {
 	appendEvents(t, db, j.ID, []jobs.Event{exitEvent(4, jobs.StatusSucceeded, 0)})
 	if err := db.AppendEvents(ctx, j.ID, lines(5, 1, "late")); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("append after exit: %v, want ErrConflict", err)
+	}
+}
+
+// TestIncompleteExit: an exit event marked incomplete is stored with its
+// flag and reason, and the job carries them, its status the command's.
+func TestIncompleteExit(t *testing.T) {
+	db := openDB(t)
+	ctx := testCtx(t)
+	j := createJob(t, db)
+	appendEvents(t, db, j.ID, lines(1, 3, "a"))
+	exit := exitEvent(4, jobs.StatusFailed, 5)
+	exit.Incomplete, exit.IncompleteReason = true, "storing the output failed after seq 3: disk full"
+	appendEvents(t, db, j.ID, []jobs.Event{exit})
+	evs := allEvents(t, db, j.ID, 100)
+	sameEvents(t, evs, append(lines(1, 3, "a"), exit))
+	got, err := db.Job(ctx, jobs.Ref{ID: j.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Incomplete || got.IncompleteReason != exit.IncompleteReason || got.Status != jobs.StatusFailed || *got.ExitCode != 5 {
+		t.Errorf("job %s %v incomplete %v %q; want failed 5, incomplete with the reason", got.Status, got.ExitCode, got.Incomplete, got.IncompleteReason)
+	}
+	other := createJob(t, db)
+	appendEvents(t, db, other.ID, []jobs.Event{exitEvent(1, jobs.StatusSucceeded, 0)})
+	if got, err := db.Job(ctx, jobs.Ref{ID: other.ID}); err != nil || got.Incomplete || got.IncompleteReason != "" {
+		t.Errorf("a complete job reads incomplete %v %q (%v)", got.Incomplete, got.IncompleteReason, err)
 	}
 }
 

@@ -98,6 +98,13 @@ func TestIngestEventsIdempotentBySeq(t *testing.T) {
 	if _, _, err := db.IngestEvents(ctx, id, lines(17, 1, "a")); !errors.Is(err, jobs.ErrInvalid) {
 		t.Errorf("gap: %v, want ErrInvalid", err)
 	}
+	// Seq starts at 1: seq 0 and below are malformed, not a resend that
+	// differs from the stored events.
+	for _, first := range []jobs.Seq{0, -1} {
+		if _, _, err := db.IngestEvents(ctx, id, lines(first, 3, "a")); !errors.Is(err, jobs.ErrInvalid) {
+			t.Errorf("batch from seq %d: %v, want ErrInvalid", first, err)
+		}
+	}
 	long := lines(16, 1, "a")
 	long[0].Data = make([]byte, jobs.MaxLineBytes+1)
 	if _, _, err := db.IngestEvents(ctx, id, long); !errors.Is(err, jobs.ErrInvalid) {
@@ -118,13 +125,37 @@ func TestIngestEventsIdempotentBySeq(t *testing.T) {
 		t.Errorf("event after the exit: %v, want ErrConflict", err)
 	}
 	j, err := db.Job(ctx, jobs.Ref{ID: id})
-	if err != nil || j.Status != jobs.StatusSucceeded || j.LastSeq != 16 {
-		t.Errorf("job = %+v, %v; want succeeded at seq 16", j, err)
+	if err != nil || j.Status != jobs.StatusSucceeded || j.LastSeq != 16 || j.Incomplete {
+		t.Errorf("job = %+v, %v; want succeeded at seq 16, complete", j, err)
 	}
 	// A finished job registers again without error (its agent resends
 	// nothing).
 	if _, last := register(t, db, agentJob(j.UID)); last != 16 {
 		t.Errorf("registering a finished job: last seq %d, want 16", last)
+	}
+}
+
+// TestIngestKeepsIncomplete: the flag of an agent's job comes from its
+// exit event, stored as sent; a resend must carry it too.
+func TestIngestKeepsIncomplete(t *testing.T) {
+	db := openDB(t)
+	ctx := testCtx(t)
+	id, _ := register(t, db, agentJob(jobs.NewUID()))
+	exit := exitEvent(3, jobs.StatusSucceeded, 0)
+	exit.Incomplete, exit.IncompleteReason = true, "storing the output failed after seq 2: disk full"
+	if _, _, err := db.IngestEvents(ctx, id, append(lines(1, 2, "a"), exit)); err != nil {
+		t.Fatal(err)
+	}
+	j, err := db.Job(ctx, jobs.Ref{ID: id})
+	if err != nil || !j.Incomplete || j.IncompleteReason != exit.IncompleteReason || j.Status != jobs.StatusSucceeded {
+		t.Fatalf("job %+v, %v; want succeeded, incomplete with the agent's reason", j, err)
+	}
+	if evs := allEvents(t, db, id, 10); !evs[2].Incomplete || evs[2].IncompleteReason != exit.IncompleteReason {
+		t.Errorf("stored exit %s, want the agent's flag", wire(evs[2]))
+	}
+	plain := exitEvent(3, jobs.StatusSucceeded, 0)
+	if _, _, err := db.IngestEvents(ctx, id, []jobs.Event{plain}); !errors.Is(err, jobs.ErrMismatch) {
+		t.Errorf("resent exit without the flag: %v, want ErrMismatch", err)
 	}
 }
 

@@ -83,7 +83,7 @@ func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
 }
 
 const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal,
-	created_at, started_at, finished_at, last_seq, last_line, agent, last_heard, ` + progressColumns
+	created_at, started_at, finished_at, last_seq, last_line, agent, last_heard, incomplete, incomplete_reason, ` + progressColumns
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -98,7 +98,8 @@ func scanJob(s scanner) (jobs.Job, error) {
 		progress          progressRow
 	)
 	dest := append([]any{&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
-		&created, &started, &finished, &j.LastSeq, &j.LastLine, &j.Agent, &heard}, progress.dest()...)
+		&created, &started, &finished, &j.LastSeq, &j.LastLine, &j.Agent, &heard, &j.Incomplete, &j.IncompleteReason},
+		progress.dest()...)
 	if err := s.Scan(dest...); err != nil {
 		return j, err
 	}

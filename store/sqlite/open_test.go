@@ -188,3 +188,40 @@ func TestOpenThroughSymlinkKeepsLiveJob(t *testing.T) {
 		t.Errorf("status through a symlink = %s, want running (the runner holds its lock)", got.Status)
 	}
 }
+
+// TestWriteErrors: a database at its size cap (Options.MaxPages: the
+// SQLITE_FULL of a full disk) fails appends as a disk full, and reports
+// them to OnWriteError; a request the store refuses is not reported.
+func TestWriteErrors(t *testing.T) {
+	ctx := testCtx(t)
+	var mu sync.Mutex
+	var reported []error
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jobrun.db"), sqlite.Options{Host: testHost, MaxPages: 64,
+		OnWriteError: func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			reported = append(reported, err)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	j := createJob(t, db)
+	if err := db.AppendEvents(ctx, j.ID, lines(5, 1, "gap")); !errors.Is(err, jobs.ErrConflict) {
+		t.Fatalf("append with a gap: %v, want ErrConflict", err)
+	}
+	big := lines(1, 100, strings.Repeat("x", 4000))
+	err = db.AppendEvents(ctx, j.ID, big)
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("append beyond the cap: %v, want disk full", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "disk full") {
+		t.Errorf("reported %v; want the one disk full, not the refused gap", reported)
+	}
+	// Reading still works.
+	if _, err := db.Job(ctx, jobs.Ref{ID: j.ID}); err != nil {
+		t.Errorf("reading a full database: %v", err)
+	}
+}

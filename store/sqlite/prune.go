@@ -279,8 +279,10 @@ const autoVacuumIncremental = 2
 // timeout) and needs free disk space of about the database's size: run it
 // when asked to, not on a schedule.
 func (db *DB) Vacuum(ctx context.Context) error {
-	// The writer connection has auto_vacuum=incremental pending (the
-	// DSN), which VACUUM applies.
+	// VACUUM applies the auto_vacuum mode set before it.
+	if _, err := db.writer.ExecContext(ctx, "PRAGMA auto_vacuum = incremental"); err != nil {
+		return fmt.Errorf("vacuum %s: %w", db.path, db.translate(err))
+	}
 	if _, err := db.writer.ExecContext(ctx, "VACUUM"); err != nil {
 		return fmt.Errorf("vacuum %s: %w", db.path, db.translate(err))
 	}

@@ -16,8 +16,8 @@
 //   - A request without a Grant in its context (jobrun exec's embedded
 //     server, loopback only behind RestrictHost) has full access: GrantOf
 //     says so, so that the API needs no second code path.
-//   - Failed sign-ins are counted per client address; a lockout answers
-//     429.
+//   - Failed sign-ins are counted per client address; past the limit its
+//     failures get 429, while its valid credentials still pass.
 //   - Tokens and MACs are compared in constant time; nothing logs a token.
 //   - Share links and sessions are stateless: HMAC-SHA256 under
 //     Auth.Secret, sessions also bound to the token they were opened with,

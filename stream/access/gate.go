@@ -71,7 +71,8 @@ type Gate struct {
 const DefaultMaxClientConns = 256
 
 // Failed authentications: after maxFailures within failWindow from one
-// client address, further attempts get 429 until the window passes.
+// client address, its further failed attempts get 429 until the window
+// passes; its valid ones pass.
 const (
 	maxFailures = 20
 	failWindow  = time.Minute
@@ -242,12 +243,9 @@ func (g *Gate) authenticate(r *http.Request, path string) (Grant, error) {
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
 			return Grant{}, fmt.Errorf("Authorization: want Bearer <token>: %w", stream.ErrUnauthorized)
 		}
-		if err := g.checkFailures(r); err != nil {
-			return Grant{}, err
-		}
 		acc, err := g.Auth.Check(strings.TrimSpace(cred), now)
 		if err != nil {
-			g.failed(r)
+			err = g.failed(r, err)
 		}
 		return acc, err
 	}
@@ -427,20 +425,13 @@ func (g *Gate) release(ip string) {
 	}
 }
 
-// checkFailures refuses (429) a client that failed to authenticate too
-// often lately.
-func (g *Gate) checkFailures(r *http.Request) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	f := g.fails[hostOf(r.RemoteAddr)]
-	if f != nil && f.n >= maxFailures && time.Since(f.since) < failWindow {
-		return fmt.Errorf("too many failed sign-ins from %s; wait a minute: %w", hostOf(r.RemoteAddr), stream.ErrTooManyFailures)
-	}
-	return nil
-}
-
-// failed counts a failed authentication of the request's client.
-func (g *Gate) failed(r *http.Request) {
+// failed counts a failed authentication of the request's client and
+// returns the error to answer: err, or 429 once the client has failed too
+// often lately (maxFailures within failWindow), which is neither counted
+// nor logged again. Only failures count, and only failures are refused: a
+// valid credential from the same address (an agent behind the NAT of
+// someone guessing) always passes.
+func (g *Gate) failed(r *http.Request, err error) error {
 	ip := hostOf(r.RemoteAddr)
 	now := time.Now()
 	g.mu.Lock()
@@ -460,6 +451,10 @@ func (g *Gate) failed(r *http.Request) {
 		f = &failures{since: now}
 		g.fails[ip] = f
 	}
+	if f.n >= maxFailures {
+		return fmt.Errorf("too many failed sign-ins from %s; wait a minute: %w", ip, stream.ErrTooManyFailures)
+	}
 	f.n++
 	g.logger().Warn("stream: authentication failed", "remote", ip, "path", r.URL.Path, "failures", f.n)
+	return err
 }

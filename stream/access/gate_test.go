@@ -316,6 +316,10 @@ func TestGateLoginAndSessions(t *testing.T) {
 	}
 }
 
+// TestGateFailedAttemptsAreLimited: an address that keeps failing gets 429
+// for its failures; a valid credential from the same address (an agent
+// behind the same NAT as someone guessing) still passes, by bearer token,
+// login form or token link.
 func TestGateFailedAttemptsAreLimited(t *testing.T) {
 	g := newGated(t, nil)
 	var last int
@@ -325,9 +329,22 @@ func TestGateFailedAttemptsAreLimited(t *testing.T) {
 	if last != http.StatusTooManyRequests {
 		t.Errorf("the 25th wrong token in a minute: %d, want 429", last)
 	}
-	// Even the right token waits: the client is guessing.
-	if code := doReq(t, "GET", g.base+"/api/jobs", "", bearer(fullToken)...).StatusCode; code != http.StatusTooManyRequests {
-		t.Errorf("right token after many wrong ones: %d, want 429", code)
+	if code := doReq(t, "GET", g.base+"/api/jobs", "", bearer(fullToken)...).StatusCode; code != http.StatusOK {
+		t.Errorf("the right token from the same address: %d, want 200", code)
+	}
+	if code := doReq(t, "GET", g.base+"/api/jobs", "", bearer("another guess")...).StatusCode; code != http.StatusTooManyRequests {
+		t.Errorf("a wrong token after the right one: %d, want 429 still", code)
+	}
+	form := func(tok string) string { return url.Values{"token": {tok}, "next": {"/"}}.Encode() }
+	headers := []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", g.base}
+	if resp := doReq(t, "POST", g.base+"/login", form("guess"), headers...); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a wrong token on the login page: %d, want 429", resp.StatusCode)
+	}
+	if resp := doReq(t, "POST", g.base+"/login", form(fullToken), headers...); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Errorf("the right token on the login page: %d %v, want 303 with the session cookie", resp.StatusCode, resp.Cookies())
+	}
+	if resp := doReq(t, "GET", g.base+"/jobs/1?token="+fullToken, ""); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Errorf("a link with the right token: %d %v, want 303 with the session cookie", resp.StatusCode, resp.Cookies())
 	}
 }
 

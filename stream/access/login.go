@@ -40,14 +40,13 @@ func (g *Gate) serveLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if err := g.checkFailures(r); err != nil {
-		g.refuse(w, r, err)
-		return
-	}
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
 	acc, err := g.Auth.Check(tok, time.Now())
 	if err != nil {
-		g.failed(r)
+		if err := g.failed(r, err); errors.Is(err, stream.ErrTooManyFailures) {
+			g.refuse(w, r, err)
+			return
+		}
 		q := url.Values{"error": {"invalid"}, "next": {next}}
 		if errors.Is(err, errExpired) {
 			q.Set("error", "expired")
@@ -75,13 +74,12 @@ func (g *Gate) tokenLink(w http.ResponseWriter, r *http.Request, tok string) {
 		next += "?" + q.Encode()
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if err := g.checkFailures(r); err != nil {
-		g.refuse(w, r, err)
-		return
-	}
 	acc, err := g.Auth.Check(tok, time.Now())
 	if err != nil {
-		g.failed(r)
+		if err := g.failed(r, err); errors.Is(err, stream.ErrTooManyFailures) {
+			g.refuse(w, r, err)
+			return
+		}
 		lq := url.Values{"error": {"invalid"}, "next": {next}}
 		if errors.Is(err, errExpired) {
 			lq.Set("error", "expired")

@@ -33,6 +33,11 @@ type Client struct {
 	// a half-open TCP connection) and reconnects. Default 45 s: a little
 	// over two of the server's 20 s heartbeats.
 	DeadAfter time.Duration
+	// MaxInternalErrors is how many times in a row Follow takes the
+	// server's internal error (close 1011) at the same seq before it gives
+	// up and returns it: a server that cannot read the job's log (a
+	// damaged database) fails the same way each time. Default 3.
+	MaxInternalErrors int
 }
 
 // clientMessageLimit bounds one stream message the client accepts; the
@@ -85,11 +90,12 @@ func (c *Client) Job(ctx context.Context, ref string) (jobs.Job, error) {
 // Follow streams the events of job ref with seq > after to fn, in seq order,
 // each exactly once, until the exit event (or, when after is already the
 // exit's seq, until the server says the job is over): then it returns nil. It
-// reconnects on drops and on 4429, resuming after the last seq it passed to
-// fn, with a growing, jittered wait. It returns fn's error, ctx's error, or
-// a *CloseError for 4400, 4404, 4409, 4401 and 4403 (the first three unwrapping to jobs.ErrInvalid,
-// jobs.ErrNotFound and jobs.ErrConflict), or an *HTTPError when the server
-// refuses the upgrade with a 4xx status.
+// reconnects on drops, on 4429 and on 1011, resuming after the last seq it
+// passed to fn, with a growing, jittered wait. It returns fn's error, ctx's
+// error, a *CloseError for 4400, 4404, 4409, 4401 and 4403 (the first three
+// unwrapping to jobs.ErrInvalid, jobs.ErrNotFound and jobs.ErrConflict) or
+// for 1011 repeated MaxInternalErrors times without progress, or an
+// *HTTPError when the server refuses the upgrade with a 4xx status.
 func (c *Client) Follow(ctx context.Context, ref string, after jobs.Seq, fn func([]jobs.Event) error) error {
 	minWait, maxWait := c.MinBackoff, c.MaxBackoff
 	if minWait <= 0 {
@@ -98,8 +104,13 @@ func (c *Client) Follow(ctx context.Context, ref string, after jobs.Seq, fn func
 	if maxWait <= 0 {
 		maxWait = 5 * time.Second
 	}
+	maxInternal := c.MaxInternalErrors
+	if maxInternal <= 0 {
+		maxInternal = 3
+	}
 	wait := minWait
 	last := after
+	internal := 0 // internal errors in a row at the same seq
 	for {
 		start := last
 		done, err := c.followOnce(ctx, ref, &last, fn)
@@ -111,6 +122,15 @@ func (c *Client) Follow(ctx context.Context, ref string, after jobs.Seq, fn func
 		}
 		if last > start {
 			wait = minWait // it made progress: the drop is news, not a pattern
+			internal = 0
+		}
+		if websocket.CloseStatus(err) == websocket.StatusInternalError {
+			if internal++; internal >= maxInternal {
+				return fmt.Errorf("follow job %s: the server failed %d times in a row after seq %d: %w",
+					ref, internal, last, stream.CloseErrorOf(err))
+			}
+		} else {
+			internal = 0
 		}
 		d := wait/2 + rand.N(wait/2+1)
 		wait = min(wait*2, maxWait)

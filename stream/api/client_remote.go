@@ -34,7 +34,9 @@ func (c *Client) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs
 
 // Log returns the job's stored output bytes (GET /api/jobs/{ref}/log):
 // both streams interleaved in seq order, or only stream when it is not "".
-// The caller closes the body.
+// The caller closes the body. A transfer that breaks off (the server
+// failed to read the log, or the connection dropped) is a read error
+// saying so, wrapping io.ErrUnexpectedEOF: never a clean end.
 func (c *Client) Log(ctx context.Context, ref string, stream jobs.Stream) (io.ReadCloser, error) {
 	var q url.Values
 	if stream != "" {
@@ -44,7 +46,21 @@ func (c *Client) Log(ctx context.Context, ref string, stream jobs.Stream) (io.Re
 	if err != nil {
 		return nil, fmt.Errorf("log of job %s: %w", ref, err)
 	}
-	return resp.Body, nil
+	return logBody{resp.Body, ref}, nil
+}
+
+// logBody names a broken transfer in the errors of a log's body.
+type logBody struct {
+	io.ReadCloser
+	ref string
+}
+
+func (b logBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("log of job %s: the transfer broke off, the log is cut short: %w", b.ref, err)
+	}
+	return n, err
 }
 
 // Cancel asks the server to cancel job ref (POST /api/jobs/{ref}/cancel).

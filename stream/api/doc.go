@@ -90,5 +90,10 @@
 // probe is a tracked WebSocket without a pinger. Health serves /healthz.
 //
 // Errors become statuses and close codes through stream.StatusCode and
-// stream.CloseCode only.
+// stream.CloseCode only. A failure after an answer has begun (the raw log
+// and event streams are sent as they are read) cannot become a status:
+// Server.abort cuts the connection without the end of the body, so that
+// a client sees a broken transfer rather than a complete-looking,
+// truncated answer; a WebSocket closes with 1011. Client reports both:
+// Log's body fails its read, Follow gives up when 1011 recurs at one seq.
 package api

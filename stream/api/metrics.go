@@ -63,15 +63,19 @@ func (s *Server) viewer(transport string, resumed bool) (closed func()) {
 
 // healthBody is the body of GET /healthz.
 type healthBody struct {
-	Status string `json:"status"`          // "ok" or "unavailable"
-	Error  string `json:"error,omitempty"` // why not, when unavailable
+	Status string `json:"status"`          // "ok", "degraded" or "unavailable"
+	Error  string `json:"error,omitempty"` // why not ok
 }
 
-// Health serves GET /healthz: 200 {"status":"ok"} when check (such as a
-// query of the database) succeeds within 5 s, else 503
-// {"status":"unavailable","error":"..."}. It is meant for load balancers
-// and process supervisors, and says nothing about jobs.
-func Health(check func(ctx context.Context) error) http.Handler {
+// Health serves GET /healthz: 200 {"status":"ok"} when ping (such as a
+// query of the database) succeeds within 5 s and writes (nil: none)
+// reports nothing; else 503 with {"status":"unavailable","error":"..."}
+// when ping fails, or {"status":"degraded","error":"..."} when the
+// database answers but writes reports why its writes fail (a full disk):
+// a server that cannot store what agents send is not healthy either. It
+// is meant for load balancers and process supervisors, and says nothing
+// about jobs.
+func Health(ping func(ctx context.Context) error, writes func() error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -80,13 +84,21 @@ func Health(check func(ctx context.Context) error) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		if err := check(ctx); err != nil {
+		body := healthBody{Status: "ok"}
+		if err := ping(ctx); err != nil {
+			body = healthBody{Status: "unavailable", Error: err.Error()}
+		} else if writes != nil {
+			if err := writes(); err != nil {
+				body = healthBody{Status: "degraded", Error: err.Error()}
+			}
+		}
+		if body.Status != "ok" {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			json.NewEncoder(w).Encode(healthBody{Status: "unavailable", Error: err.Error()})
+			json.NewEncoder(w).Encode(body)
 			return
 		}
-		writeJSON(w, healthBody{Status: "ok"})
+		writeJSON(w, body)
 	})
 }

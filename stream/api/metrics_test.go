@@ -184,21 +184,33 @@ func TestMetricsDropped(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	var fail error
+	var fail, writes error
 	var mu sync.Mutex
 	ts := httptest.NewServer(api.Health(func(context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
 		return fail
+	}, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return writes
 	}))
 	defer ts.Close()
+	set := func(f, w error) {
+		mu.Lock()
+		defer mu.Unlock()
+		fail, writes = f, w
+	}
 	code, typ, body := get(t, ts.URL, "/healthz")
 	if code != 200 || typ != "application/json" || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
 		t.Errorf("healthy: %d %s %s", code, typ, body)
 	}
-	mu.Lock()
-	fail = fmt.Errorf("database is locked")
-	mu.Unlock()
+	set(nil, fmt.Errorf("writes fail: disk full"))
+	code, typ, body = get(t, ts.URL, "/healthz")
+	if code != 503 || typ != "application/json" || strings.TrimSpace(string(body)) != `{"status":"degraded","error":"writes fail: disk full"}` {
+		t.Errorf("writes failing: %d %s %s", code, typ, body)
+	}
+	set(fmt.Errorf("database is locked"), fmt.Errorf("writes fail: disk full"))
 	code, typ, body = get(t, ts.URL, "/healthz")
 	if code != 503 || typ != "application/json" || !strings.Contains(string(body), `"status":"unavailable","error":"database is locked"`) {
 		t.Errorf("unhealthy: %d %s %s", code, typ, body)

@@ -302,10 +302,16 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request) {
 	for cursor < j.LastSeq {
 		evs, err := s.Store.Events(ctx, j.ID, cursor, 2000)
 		if err != nil {
-			if ctx.Err() == nil {
-				s.logger().Error("stream: read log", "job", j.ID, "after", cursor, "err", err)
+			if ctx.Err() != nil {
+				return // the client left
 			}
-			return // the status is sent; the short body is the only signal left
+			err = fmt.Errorf("read the log of job %d after seq %d: %w", j.ID, cursor, err)
+			if cursor == 0 {
+				s.writeError(w, r, err) // nothing sent yet: a plain error
+				return
+			}
+			bw.Flush()
+			s.abort(w, r, err)
 		}
 		if len(evs) == 0 {
 			break
@@ -324,4 +330,15 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	bw.Flush()
+}
+
+// abort ends a response whose status (and part of whose body) went out
+// already, after err: what was written is flushed, then the connection is
+// cut without the end of the body (no last chunk), so that the client sees
+// a broken transfer (curl: exit 18, Go: io.ErrUnexpectedEOF), never a
+// clean end of a truncated answer. It does not return.
+func (s *Server) abort(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger().Error("api: response aborted", "method", r.Method, "path", r.URL.Path, "err", err)
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler) // net/http closes the connection, silently
 }

@@ -81,10 +81,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, q eventsQuery)
 				return
 			}
 		default:
-			// The status is sent; ending the stream is the only signal
-			// left, and the client resumes with Last-Event-ID.
-			s.logger().Error("stream: event stream", "job", j.ID, "err", fmt.Errorf("next batch: %w", err))
-			return
+			// The status is sent: cut the stream without its end, so that
+			// the client sees a failure, not the end of the job's events
+			// (EventSource reconnects with Last-Event-ID either way).
+			s.abort(w, r, fmt.Errorf("event stream of job %d: next batch: %w", j.ID, err))
 		}
 		if cap(buf) > 4<<20 {
 			buf = nil // do not keep a huge buffer for a quiet stream

@@ -20,7 +20,8 @@ func codecEvents() []jobs.Event {
 		{Seq: 9, Time: t0.Add(-time.Second), Type: jobs.TypeLine, Stream: jobs.StreamTTY, Line: 2, Data: []byte{}, EOL: "", Directive: true},
 		{Seq: 10, Time: t0.Add(time.Hour), Type: jobs.TypeProgress, Progress: &progress.Report{Percent: pct, Message: "half", Source: "directive"}},
 		{Seq: 11, Time: t0.Add(2 * time.Hour), Type: jobs.TypeLine, Stream: jobs.StreamStdout, Line: 3, Data: bytes.Repeat([]byte("é"), 1000), EOL: "\r\n"},
-		{Seq: 12, Time: t0.Add(3 * time.Hour), Type: jobs.TypeExit, Status: jobs.StatusFailed, ExitCode: &code, Signal: "SIGTERM"},
+		{Seq: 12, Time: t0.Add(3 * time.Hour), Type: jobs.TypeExit, Status: jobs.StatusFailed, ExitCode: &code, Signal: "SIGTERM",
+			Incomplete: true, IncompleteReason: "storing the output failed after seq 11: disk full"},
 	}
 }
 

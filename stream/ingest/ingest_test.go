@@ -219,6 +219,15 @@ func TestIngestRegistersOnceAndResends(t *testing.T) {
 	if code := b2.closed(); code != stream.CodeMismatch {
 		t.Errorf("conflicting resend closed with %v, want %d", code, stream.CodeMismatch)
 	}
+	// Seq 0 or below is malformed (4400), not a resend that differs.
+	for _, first := range []jobs.Seq{0, -1} {
+		c := dialIngest(t, s.base())
+		c.welcome(uid)
+		c.send(eventsMsg(streamtest.Lines(first, 3)))
+		if code := c.closed(); code != stream.CodeInvalid {
+			t.Errorf("a batch from seq %d closed with %v, want %d", first, code, stream.CodeInvalid)
+		}
+	}
 	evs, err := db.Events(streamtest.Ctx(t), id, 0, 100)
 	if err != nil || len(evs) != 7 || string(evs[5].Data) != string(all[5].Data) {
 		t.Errorf("stored events after the conflict: %d, %v; want the 7 first ones unchanged", len(evs), err)
@@ -246,6 +255,8 @@ func TestIngestRefusesBadInput(t *testing.T) {
 		{"too many events", true, eventsMsg(tooMany), stream.CodeInvalid},
 		{"line too long", true, eventsMsg(long), stream.CodeInvalid},
 		{"exit not last", true, eventsMsg([]jobs.Event{streamtest.ExitEvent(1), streamtest.Lines(2, 1)[0]}), stream.CodeInvalid},
+		{"seq 0", true, eventsMsg(streamtest.Lines(0, 2)), stream.CodeInvalid},
+		{"negative seq", true, eventsMsg(streamtest.Lines(-1, 3)), stream.CodeInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := dialIngest(t, s.base())

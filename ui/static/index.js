@@ -36,7 +36,10 @@ function makeRow(j) {
   name.append(a, cmd);
   const status = td('status');
   const badge = document.createElement('span');
-  status.append(badge);
+  const warn = document.createElement('span');
+  warn.className = 'incomplete';
+  warn.textContent = 'log incomplete';
+  status.append(badge, warn);
   const prog = td('prog');
   const bar = document.createElement('progress');
   bar.max = 100;
@@ -49,14 +52,14 @@ function makeRow(j) {
   const exit = td('num exit', 'Exit');
   const host = td('host', 'Host');
   tr.append(id, name, status, prog, dur, exit, host);
-  const r = { tr, id, a, cmd, badge, bar, pct, detail, dur, exit, host, key: '' };
+  const r = { tr, id, a, cmd, badge, warn, bar, pct, detail, dur, exit, host, key: '' };
   rows.set(j.id, r);
   return r;
 }
 
 /** Fills a row from its job; only what changed is touched. */
 function fillRow(r, j, now) {
-  const key = `${j.status}|${j.name}|${j.exit_code}|${j.host}`;
+  const key = `${j.status}|${j.name}|${j.exit_code}|${j.host}|${j.incomplete}`;
   if (r.key !== key) {
     r.key = key;
     r.tr.className = j.status;
@@ -68,6 +71,9 @@ function fillRow(r, j, now) {
     r.cmd.textContent = commandLine(j.command);
     r.badge.className = `badge ${j.status}`;
     r.badge.textContent = j.status;
+    // The runner could not store all of the output: the log ends early.
+    r.warn.hidden = !j.incomplete;
+    r.warn.title = j.incomplete_reason || '';
     r.exit.textContent = j.exit_code == null ? (j.signal || '') : String(j.exit_code);
     r.host.textContent = j.host || '';
   }

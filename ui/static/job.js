@@ -81,6 +81,9 @@ function setJob(j) {
     b.dataset.sent = String(Number(b.dataset.sent || 0) + 1);
   }
   $('exit').textContent = j.exit_code == null ? (j.signal || '') : `exit ${j.exit_code}${j.signal ? ` (${j.signal})` : ''}`;
+  // The runner could not store all of the output: the log below ends early.
+  $('incomplete').hidden = !j.incomplete;
+  $('incomplete').textContent = j.incomplete ? `The stored log is incomplete: ${j.incomplete_reason || 'the runner could not store all of the output'}.` : '';
   if (j.host) {
     $('host').textContent = j.host;
     $('host-fact').hidden = false;
@@ -149,7 +152,8 @@ function onEvents(events) {
       job.progress = { ...(job.progress || {}), percent: ev.percent, message: ev.message || '', time: ev.time };
       progressed = true;
     } else if (ev.type === 'exit') {
-      setJob({ ...job, status: ev.status, exit_code: ev.exit_code ?? null, signal: ev.signal, finished_at: ev.time });
+      setJob({ ...job, status: ev.status, exit_code: ev.exit_code ?? null, signal: ev.signal, finished_at: ev.time,
+        incomplete: !!ev.incomplete, incomplete_reason: ev.incomplete_reason });
       refreshJobSoon();
     }
   }
