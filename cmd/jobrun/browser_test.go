@@ -442,6 +442,7 @@ func TestPageNoticesPausedServer(t *testing.T) {
 	time.Sleep(2 * time.Second) // stay paused longer than two heartbeat intervals
 	resume()
 	waitStream(t, b, 60*time.Second, "ended")
+	serveInPlaceOf(t, p, db, base)
 	checkComplete(t, b, db, 1)
 }
 
