@@ -35,8 +35,10 @@ var importRules = []struct {
 	{"store/storetest", []string{"jobs/...", "store"}},                     // the conformance suite
 	{"store/...", []string{"jobs/...", "store"}},                           // a backend: never another one
 	{"stream/streamtest", []string{"jobs/...", "store/...", "stream/..."}}, // test support only
+	{"stream/search", []string{"jobs/..."}},
+	{"stream/remote", []string{"jobs/...", "stream", "stream/api", "stream/search"}},
 	{"stream/access", []string{"jobs/...", "stream"}},
-	{"stream/api", []string{"jobs/...", "stream", "stream/access"}},
+	{"stream/api", []string{"jobs/...", "stream", "stream/access", "stream/search"}},
 	{"stream/ingest", []string{"jobs/...", "stream", "stream/access"}},
 	{"stream", []string{"jobs/..."}},
 	{"ui", []string{"jobs/..."}},
@@ -199,6 +201,8 @@ func TestImportRulesCatch(t *testing.T) {
 		{"ui", "stream", false},
 		{"ui", "store", false},
 		{"cmd/jobrun", "stream/api", true},
+		{"stream/api", "stream/remote", false},
+		{"stream/search", "stream", false},
 	} {
 		if got, _ := allowedImport(tc.from, tc.to); got != tc.want {
 			t.Errorf("%s -> %s: allowed = %v, want %v", tc.from, tc.to, got, tc.want)

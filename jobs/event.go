@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +27,40 @@ const (
 	StreamStderr Stream = "stderr"
 	StreamTTY    Stream = "tty"
 )
+
+// Slot numbers the streams from 0 (stdout, stderr, tty; 3 for any
+// other), for per-stream state kept in arrays.
+func (s Stream) Slot() int {
+	switch s {
+	case StreamStdout:
+		return 0
+	case StreamStderr:
+		return 1
+	case StreamTTY:
+		return 2
+	}
+	return 3
+}
+
+// Contiguous reports whether evs are numbered first, first+1, ...
+func Contiguous(evs []Event) bool {
+	for i := range evs {
+		if evs[i].Seq != evs[0].Seq+Seq(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckRun reports an error when evs, read for job id, do not run
+// contiguously from seq first: a store that answers otherwise is broken.
+func CheckRun(id ID, evs []Event, first Seq) error {
+	if len(evs) > 0 && (evs[0].Seq != first || !Contiguous(evs)) {
+		return fmt.Errorf("events of job %d from seq %d: got seq %d..%d, not contiguous",
+			id, first, evs[0].Seq, evs[len(evs)-1].Seq)
+	}
+	return nil
+}
 
 // MaxLineBytes is the longest piece of output one line event carries. A
 // longer line is split into pieces of at most this many bytes (eol ""),

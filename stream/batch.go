@@ -111,16 +111,6 @@ func (b *Batch) size() int {
 	return n
 }
 
-// Contiguous reports whether evs are numbered first, first+1, ...
-func Contiguous(evs []jobs.Event) bool {
-	for i := range evs {
-		if evs[i].Seq != evs[0].Seq+jobs.Seq(i) {
-			return false
-		}
-	}
-	return true
-}
-
 // split cuts evs into runs of at most maxEvents events and about maxBytes
 // bytes (at least one event each), the unit of one message.
 func split(evs []jobs.Event, maxEvents, maxBytes int) [][]jobs.Event {

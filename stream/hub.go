@@ -272,7 +272,7 @@ func (t *topic) appendRingLocked(events []jobs.Event) {
 		// buffers). A later subscriber reads History up to lastPub.
 		t.ring, t.ringBytes = nil, 0
 		return
-	case !Contiguous(events):
+	case !jobs.Contiguous(events):
 		o.Logger.Warn("stream: non-contiguous publish; serving it from History",
 			"job", t.id, "first", events[0].Seq)
 		t.ring, t.ringBytes = nil, 0

@@ -134,7 +134,7 @@ func (t *topic) read(p *page, limit int) {
 	switch {
 	case err != nil:
 		p.err = fmt.Errorf("read events of job %d after seq %d: %w", t.id, p.after, err)
-	case len(evs) > 0 && (evs[0].Seq != p.after+1 || !Contiguous(evs)):
+	case len(evs) > 0 && (evs[0].Seq != p.after+1 || !jobs.Contiguous(evs)):
 		p.err = fmt.Errorf("events of job %d after seq %d: got seq %d..%d, not contiguous from %d",
 			t.id, p.after, evs[0].Seq, evs[len(evs)-1].Seq, p.after+1)
 	case len(evs) > 0:

@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 )
 
 // jobrun doctor checks the path from this machine to a server the way a
@@ -75,7 +75,7 @@ type doctor struct {
 	token string
 	roots *x509.CertPool // nil: the system's
 	hc    *http.Client
-	probe *api.Prober // the transport measures, through hc
+	probe *remote.Prober // the transport measures, through hc
 	idle  time.Duration
 
 	// Learnt on the way.
@@ -102,7 +102,7 @@ func newDoctor(base, token, caFile string) (*doctor, error) {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	d.hc = &http.Client{Transport: bearer{token: token, next: tr}}
-	d.probe = &api.Prober{BaseURL: strings.TrimSuffix(u.String(), "/"), HTTP: d.hc}
+	d.probe = &remote.Prober{BaseURL: strings.TrimSuffix(u.String(), "/"), HTTP: d.hc}
 	return d, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 )
 
 // The fixes doctor suggests most often.
@@ -52,7 +53,7 @@ func (d *doctor) get(ctx context.Context, path string, timeout time.Duration, he
 }
 
 // jobrunError returns the message of a jobrun JSON error body, or "".
-func jobrunError(body []byte) string { return (&api.Refusal{Body: body}).JobrunError() }
+func jobrunError(body []byte) string { return (&remote.Refusal{Body: body}).JobrunError() }
 
 // checkTLS checks the certificate of an https server: trusted, for this
 // host name, not expired (nor soon).

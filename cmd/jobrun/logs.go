@@ -15,7 +15,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/search"
 )
 
 func logsCommand(sio stdio) *cli.Command {
@@ -77,8 +77,8 @@ func runLogs(c *cli.Context, sio stdio) error {
 		return err
 	}
 	if q != nil {
-		return grep(c.Context, sio, func(ctx context.Context, q api.SearchQuery) (api.SearchResult, error) {
-			return api.Search(ctx, db, job, q, api.SearchBudget{})
+		return grep(c.Context, sio, func(ctx context.Context, q search.Query) (search.Result, error) {
+			return search.Find(ctx, db, job, q, search.Budget{})
 		}, *q, c.Bool("json"))
 	}
 	out := bufio.NewWriterSize(sio.out, 64<<10)

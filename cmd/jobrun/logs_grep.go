@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/search"
 )
 
 // logs --grep: the visual lines of a job that match, as the job page
@@ -20,7 +20,7 @@ import (
 // regular expression, case-sensitive, as grep's is a regular expression;
 // -F takes it literally, -i ignores case. Found nothing: exit status 1, as
 // grep. The search itself is the API's (api.Search on the local
-// database, Client.Search on a server), run to the end by api.SearchAll.
+// database, Client.Search on a server), run to the end by search.All.
 
 // grepFlags are the flags of logs --grep.
 func grepFlags() []cli.Flag {
@@ -33,7 +33,7 @@ func grepFlags() []cli.Flag {
 
 // grepQuery reads the search that logs' flags ask for; nil without
 // --grep.
-func grepQuery(c *cli.Context, only jobs.Stream, after jobs.Seq) (*api.SearchQuery, error) {
+func grepQuery(c *cli.Context, only jobs.Stream, after jobs.Seq) (*search.Query, error) {
 	if !c.IsSet("grep") {
 		if c.Bool("fixed-strings") || c.Bool("ignore-case") {
 			return nil, usageError("logs: -F and -i go with --grep PATTERN")
@@ -43,14 +43,14 @@ func grepQuery(c *cli.Context, only jobs.Stream, after jobs.Seq) (*api.SearchQue
 	if c.Bool("follow") {
 		return nil, usageError("logs: --grep searches what is stored; it does not follow (drop -f)")
 	}
-	q := &api.SearchQuery{
+	q := &search.Query{
 		Text:       c.String("grep"),
 		Regex:      !c.Bool("fixed-strings"),
 		Case:       !c.Bool("ignore-case"),
 		Directives: true, // logs prints them too
 		Stream:     only,
 		After:      after,
-		Limit:      api.MaxSearchLimit,
+		Limit:      search.MaxLimit,
 	}
 	if err := q.Check(); err != nil {
 		msg := strings.TrimSuffix(err.Error(), ": "+jobs.ErrInvalid.Error())
@@ -59,12 +59,12 @@ func grepQuery(c *cli.Context, only jobs.Stream, after jobs.Seq) (*api.SearchQue
 	return q, nil
 }
 
-// grep prints every match of q that search finds, to the end of the log;
+// grep prints every match of q that find finds, to the end of the log;
 // nothing found is exit status 1.
-func grep(ctx context.Context, sio stdio, search func(context.Context, api.SearchQuery) (api.SearchResult, error), q api.SearchQuery, asJSON bool) error {
+func grep(ctx context.Context, sio stdio, find func(context.Context, search.Query) (search.Result, error), q search.Query, asJSON bool) error {
 	out := bufio.NewWriterSize(sio.out, 64<<10)
 	found := false
-	err := api.SearchAll(ctx, search, q, func(m api.Match) error {
+	err := search.All(ctx, find, q, func(m search.Match) error {
 		found = true
 		var err error
 		if asJSON {

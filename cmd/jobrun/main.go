@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 )
 
 func main() {
@@ -68,8 +68,8 @@ func newApp(io stdio) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			execCommand(io),
-			withRemote(lsCommand(io), func(c *cli.Context, cl *api.Client) error { return remoteLs(c, io, cl) }),
-			withRemote(logsCommand(io), func(c *cli.Context, cl *api.Client) error { return remoteLogsAction(c, io, cl) }),
+			withRemote(lsCommand(io), func(c *cli.Context, cl *remote.Client) error { return remoteLs(c, io, cl) }),
+			withRemote(logsCommand(io), func(c *cli.Context, cl *remote.Client) error { return remoteLogsAction(c, io, cl) }),
 			serveCommand(io),
 			progressCommand(io),
 			pushCommand(io),

@@ -15,6 +15,7 @@ import (
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 )
 
 func pruneCommand(io stdio) *cli.Command {
@@ -48,7 +49,7 @@ func pruneCommand(io stdio) *cli.Command {
 			printPruned(io, res)
 			return nil
 		},
-	}, func(c *cli.Context, cl *api.Client) error {
+	}, func(c *cli.Context, cl *remote.Client) error {
 		q, err := pruneArgs(c)
 		if err != nil {
 			return err

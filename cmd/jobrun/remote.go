@@ -15,12 +15,13 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
+	"github.com/jobrun/jobrun/stream/search"
 )
 
 // remoteClient returns a client for the server named by --server or
 // JOBRUN_SERVER, or nil when none is named.
-func remoteClient(c *cli.Context, cmd string) (*api.Client, error) {
+func remoteClient(c *cli.Context, cmd string) (*remote.Client, error) {
 	s := c.String("server")
 	if s == "" {
 		return nil, nil
@@ -34,18 +35,18 @@ func remoteClient(c *cli.Context, cmd string) (*api.Client, error) {
 
 // newRemoteClient returns a client for server with the token and the
 // certificate authority of clientFlags.
-func newRemoteClient(c *cli.Context, cmd, server string) (*api.Client, error) {
+func newRemoteClient(c *cli.Context, cmd, server string) (*remote.Client, error) {
 	hc, err := remoteHTTP(c, server)
 	if err != nil {
 		return nil, usageError("%s: %v", cmd, err)
 	}
-	return &api.Client{BaseURL: server, HTTP: hc}, nil
+	return &remote.Client{BaseURL: server, HTTP: hc}, nil
 }
 
 // withRemote adds --server (and JOBRUN_SERVER) to cmd: when a server is
 // named, remote runs instead of cmd's own action, against that server's
 // API. A named server wins over --db.
-func withRemote(cmd *cli.Command, remote func(c *cli.Context, cl *api.Client) error) *cli.Command {
+func withRemote(cmd *cli.Command, remote func(c *cli.Context, cl *remote.Client) error) *cli.Command {
 	cmd.Flags = append(cmd.Flags, serverFlag("work against the jobrun server at `URL` instead of the local database"))
 	cmd.Flags = append(cmd.Flags, clientFlags()...)
 	local := cmd.Action
@@ -82,7 +83,7 @@ func remoteError(cmd string, err error) error {
 }
 
 // remoteLs lists the server's jobs (GET /api/jobs).
-func remoteLs(c *cli.Context, io stdio, cl *api.Client) error {
+func remoteLs(c *cli.Context, io stdio, cl *remote.Client) error {
 	f, err := lsArgs(c, time.Now())
 	if err != nil {
 		return err
@@ -99,7 +100,7 @@ func remoteLs(c *cli.Context, io stdio, cl *api.Client) error {
 
 // remoteLogsAction checks logs' arguments as runLogs does, then runs
 // remoteLogs.
-func remoteLogsAction(c *cli.Context, sio stdio, cl *api.Client) error {
+func remoteLogsAction(c *cli.Context, sio stdio, cl *remote.Client) error {
 	ref, only, after, err := logsArgs(c)
 	if err != nil {
 		return err
@@ -109,7 +110,7 @@ func remoteLogsAction(c *cli.Context, sio stdio, cl *api.Client) error {
 		return err
 	}
 	if q != nil {
-		err := grep(c.Context, sio, func(ctx context.Context, q api.SearchQuery) (api.SearchResult, error) {
+		err := grep(c.Context, sio, func(ctx context.Context, q search.Query) (search.Result, error) {
 			return cl.Search(ctx, ref.String(), q)
 		}, *q, c.Bool("json"))
 		var st *statusErr
@@ -124,7 +125,7 @@ func remoteLogsAction(c *cli.Context, sio stdio, cl *api.Client) error {
 // remoteLogs prints or follows a job of the server: the raw bytes from
 // /log, or the events from the stream (with --json, --after or -f), which
 // Client.Follow resumes by seq when the connection drops.
-func remoteLogs(c *cli.Context, sio stdio, cl *api.Client, ref jobs.Ref, only jobs.Stream, after jobs.Seq) error {
+func remoteLogs(c *cli.Context, sio stdio, cl *remote.Client, ref jobs.Ref, only jobs.Stream, after jobs.Seq) error {
 	ctx := c.Context
 	job, err := cl.Job(ctx, ref.String())
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 )
 
 func rmCommand(io stdio) *cli.Command {
@@ -47,7 +47,7 @@ func rmCommand(io stdio) *cli.Command {
 			}
 			return silent(failed)
 		},
-	}, func(c *cli.Context, cl *api.Client) error {
+	}, func(c *cli.Context, cl *remote.Client) error {
 		refs, err := rmArgs(c)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/ingest"
+	"github.com/jobrun/jobrun/stream/search"
 )
 
 // Where the parts meet: each consumer declares the small interface it
@@ -22,4 +23,4 @@ var (
 )
 
 // logs --grep searches the database as the API's search does.
-var _ api.SearchSource = (*sqlite.DB)(nil)
+var _ search.Source = (*sqlite.DB)(nil)

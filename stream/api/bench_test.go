@@ -14,7 +14,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/search"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -175,19 +175,19 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	for _, c := range []struct {
 		name string
-		q    api.SearchQuery
+		q    search.Query
 		want int
 	}{
-		{"literal", api.SearchQuery{Text: "needle"}, 5},
-		{"case", api.SearchQuery{Text: "needle", Case: true}, 3},
-		{"regex", api.SearchQuery{Text: `ne+dle\b`, Regex: true}, 5},
-		{"regex-without-literal", api.SearchQuery{Text: `\d{7}`, Regex: true}, -1}, // every line runs the regexp
+		{"literal", search.Query{Text: "needle"}, 5},
+		{"case", search.Query{Text: "needle", Case: true}, 3},
+		{"regex", search.Query{Text: `ne+dle\b`, Regex: true}, 5},
+		{"regex-without-literal", search.Query{Text: `\d{7}`, Regex: true}, -1}, // every line runs the regexp
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := streamtest.Ctx(b)
 			cpu := cpuTime()
 			for b.Loop() {
-				res, err := api.Search(ctx, f.db, f.job, c.q, api.SearchBudget{})
+				res, err := search.Find(ctx, f.db, f.job, c.q, search.Budget{})
 				if err != nil || res.Total == nil || (c.want >= 0 && *res.Total != c.want) {
 					b.Fatalf("search %q: %+v %v, want a total of %d", c.q.Text, res, err, c.want)
 				}

@@ -33,19 +33,6 @@ const CollapseWindow = 128
 // is kept: "\n"/"\r\n" pieces, the pieces of the last frame of a line,
 // events beyond the history, and every event that is not a line.
 
-// streamSlot numbers the streams for the collapse state.
-func streamSlot(s jobs.Stream) int {
-	switch s {
-	case jobs.StreamStdout:
-		return 0
-	case jobs.StreamStderr:
-		return 1
-	case jobs.StreamTTY:
-		return 2
-	}
-	return 3
-}
-
 // collapseMarks sets keep[i] for evs[i], which are contiguous and all part
 // of the history (seq <= until), and returns how many leading events it
 // decided for good: all of them when evs reach until, else those whose
@@ -62,7 +49,7 @@ func collapseMarks(evs []jobs.Event, until jobs.Seq, keep []bool) int {
 		if e.Type != jobs.TypeLine {
 			continue
 		}
-		k := streamSlot(e.Stream)
+		k := e.Stream.Slot()
 		switch {
 		case next[k] == 0 || nextLine[k] != e.Line:
 			repl[k] = 0

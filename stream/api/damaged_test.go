@@ -16,7 +16,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -55,7 +55,7 @@ func TestDamagedDatabaseBreaksTransfers(t *testing.T) {
 		t.Errorf("the abort was not logged with its cause:\n%s", logs)
 	}
 
-	cl := &api.Client{BaseURL: base, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	cl := &remote.Client{BaseURL: base, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 	rc, err := cl.Log(ctx, "1", "")
 	if err != nil {
 		t.Fatal(err)

@@ -86,7 +86,7 @@
 // timeouts) and resumes; it is never called per event. DELETE
 // /api/jobs/{ref} and POST /api/prune go to Server.Remover with the rules
 // of cancel. The probe endpoints (probe.go) serve jobrun doctor, whose
-// measuring side is Probe (probe_client.go), and touch no job; the idle
+// measuring side is remote.Prober, and touch no job; the idle
 // probe is a tracked WebSocket without a pinger. Health serves /healthz.
 //
 // Errors become statuses and close codes through stream.StatusCode and

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -83,28 +82,4 @@ func parseJobsQuery(q url.Values) (jobsQuery, error) {
 		return jq, err
 	}
 	return jq, nil
-}
-
-// jobsValues is a listing's parameters.
-func jobsValues(f jobs.Filter, limit int, before jobs.ID) url.Values {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if before > 0 {
-		q.Set("before", strconv.FormatInt(int64(before), 10))
-	}
-	for _, s := range f.Statuses {
-		q.Add("status", string(s))
-	}
-	if f.Name != "" {
-		q.Set("q", f.Name)
-	}
-	if f.Host != "" {
-		q.Set("host", f.Host)
-	}
-	if !f.Since.IsZero() {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if !f.Until.IsZero() {
-		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
-	}
-	return q
 }

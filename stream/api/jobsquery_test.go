@@ -13,6 +13,7 @@ import (
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -102,7 +103,7 @@ func TestJobsListFilters(t *testing.T) {
 	}
 
 	// The Go client sends the same filter.
-	cl := &api.Client{BaseURL: base}
+	cl := &remote.Client{BaseURL: base}
 	p, err := cl.Jobs(streamtest.Ctx(t), jobs.Filter{Statuses: []jobs.Status{jobs.StatusFailed, jobs.StatusCanceled}, Name: "Deploy",
 		Since: t0, Until: t0.Add(3 * time.Hour)}, 10, 0)
 	if got := pageIDs(p); err != nil || !reflect.DeepEqual(got, []jobs.ID{deploy2.ID, deploy.ID}) {

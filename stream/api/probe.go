@@ -28,7 +28,7 @@ import (
 // Bounds of the probes' durations.
 const (
 	maxProbeHold = 10 * time.Second
-	maxProbeIdle = 10 * time.Minute
+	MaxProbeIdle = 10 * time.Minute
 )
 
 // probeDuration parses a probe's duration parameter: def when absent, at
@@ -111,7 +111,7 @@ func (s *Server) serveProbePoll(w http.ResponseWriter, r *http.Request) {
 
 // serveProbeIdle serves GET /api/probe/idle: a silent WebSocket.
 func (s *Server) serveProbeIdle(w http.ResponseWriter, r *http.Request) {
-	max, err := probeDuration(r, "max", maxProbeIdle, maxProbeIdle)
+	max, err := probeDuration(r, "max", MaxProbeIdle, MaxProbeIdle)
 	if !stream.IsUpgrade(r) {
 		if err != nil {
 			s.writeError(w, r, err)

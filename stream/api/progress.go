@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -22,14 +21,9 @@ const (
 	MaxProgressPoints     = 10000
 )
 
-// ProgressPoint is one point of a job's progress chart: a progress event
-// as its seq, time, percent and state.
-type ProgressPoint struct {
-	Seq     jobs.Seq  `json:"seq"`
-	Time    time.Time `json:"time"`
-	Percent float64   `json:"percent"`
-	State   string    `json:"state"`
-}
+// ProgressPoint is one point of a job's progress chart (progress.Point:
+// seq, time, percent, state).
+type ProgressPoint = progress.Point
 
 // progressAnswer is the body of GET /api/jobs/{ref}/progress.
 type progressAnswer struct {
@@ -60,12 +54,12 @@ func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
 	if j.FinishedAt != nil {
 		end = *j.FinishedAt
 	}
-	smp := newSampler(int(n), start, end)
+	smp := progress.NewSampler(int(n), start, end)
 	g := ranger{h: s.Store, id: j.ID, until: j.LastSeq}
 	for cursor := jobs.Seq(0); cursor < j.LastSeq; {
 		evs, err := s.Store.Events(ctx, j.ID, cursor, g.pageSize(rangePageEvents))
 		if err == nil {
-			err = checkRun(j.ID, evs, cursor+1)
+			err = jobs.CheckRun(j.ID, evs, cursor+1)
 		}
 		if err != nil {
 			if ctx.Err() == nil { // else the client left
@@ -83,13 +77,13 @@ func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			if e.Type == jobs.TypeProgress && e.Progress != nil {
-				smp.add(ProgressPoint{Seq: e.Seq, Time: e.Time, Percent: e.Progress.Percent, State: stateOf(e.Progress)})
+				smp.Add(ProgressPoint{Seq: int64(e.Seq), Time: e.Time, Percent: e.Progress.Percent, State: stateOf(e.Progress)})
 			}
 		}
 		cursor = evs[len(evs)-1].Seq
 	}
 	w.Header().Set(headerLastSeq, strconv.FormatInt(int64(j.LastSeq), 10))
-	writeJSON(w, progressAnswer{Points: smp.points(), LastSeq: j.LastSeq})
+	writeJSON(w, progressAnswer{Points: smp.Points(), LastSeq: j.LastSeq})
 }
 
 func stateOf(p *progress.Report) string {
@@ -97,137 +91,4 @@ func stateOf(p *progress.Report) string {
 		return progress.StateNormal
 	}
 	return p.State
-}
-
-// sampler reduces a job's progress points, given in seq order, to at most
-// max points for a line chart over the time from start to end. It is the
-// M4 aggregation (Jugel et al., "M4: A Visualization-Oriented Time Series
-// Data Aggregation", VLDB 2014) with the states kept:
-//
-//   - The time is cut into equal buckets (max/4 to start with). Each
-//     bucket keeps its first, last, lowest and highest point: what a line
-//     drawn through all its points would show in that column, so a dip or
-//     a spike is never lost, and the first and last points of the job are
-//     always kept.
-//   - A point whose state differs from the point before it is a change of
-//     state. Each bucket also keeps, for each state, the first change to
-//     it within the bucket: every change of state is kept, unless several
-//     fall into one bucket, where each state that began in it still shows.
-//   - If the kept points are more than max (changes of state take room),
-//     neighbouring buckets are merged two by two, which gives exactly what
-//     buckets twice as wide would have kept, until they fit.
-//
-// Points are placed by time; one whose time is before its predecessor's
-// bucket (a progress value held back and stored late, or a clock step)
-// joins that bucket, so buckets stay in seq order. Memory: at most 8
-// points per bucket, 2 * max points.
-type sampler struct {
-	max        int
-	start      time.Time
-	span       time.Duration
-	buckets    []bucket
-	cur        int    // the bucket of the last point
-	prevState  string // the state of the last point
-	havePoints bool
-}
-
-// bucket is what a sampler keeps of one time bucket.
-type bucket struct {
-	used                   bool
-	first, last, low, high ProgressPoint
-	changes                []ProgressPoint // the first change to each state, at most maxStates
-}
-
-// maxStates bounds bucket.changes: the states of progress events.
-const maxStates = 4
-
-func newSampler(n int, start, end time.Time) *sampler {
-	span := end.Sub(start)
-	if span <= 0 {
-		span = time.Microsecond
-	}
-	return &sampler{max: n, start: start, span: span, buckets: make([]bucket, max(n/4, 1))}
-}
-
-// add takes the next point, in seq order.
-func (s *sampler) add(p ProgressPoint) {
-	i := int(float64(len(s.buckets)) * float64(p.Time.Sub(s.start)) / float64(s.span))
-	i = min(max(i, s.cur, 0), len(s.buckets)-1)
-	s.cur = i
-	b := &s.buckets[i]
-	if s.havePoints && p.State != s.prevState && len(b.changes) < maxStates &&
-		!slices.ContainsFunc(b.changes, func(c ProgressPoint) bool { return c.State == p.State }) {
-		b.changes = append(b.changes, p)
-	}
-	s.havePoints, s.prevState = true, p.State
-	if !b.used {
-		*b = bucket{used: true, first: p, last: p, low: p, high: p, changes: b.changes}
-		return
-	}
-	b.last = p
-	if p.Percent < b.low.Percent {
-		b.low = p
-	}
-	if p.Percent > b.high.Percent {
-		b.high = p
-	}
-}
-
-// merge returns the bucket that a and b (a before it) make together.
-func merge(a, b bucket) bucket {
-	switch {
-	case !a.used:
-		return b
-	case !b.used:
-		return a
-	}
-	m := a
-	m.last = b.last
-	if b.low.Percent < m.low.Percent {
-		m.low = b.low
-	}
-	if b.high.Percent > m.high.Percent {
-		m.high = b.high
-	}
-	m.changes = slices.Clone(a.changes)
-	for _, c := range b.changes {
-		if !slices.ContainsFunc(m.changes, func(x ProgressPoint) bool { return x.State == c.State }) {
-			m.changes = append(m.changes, c)
-		}
-	}
-	return m
-}
-
-// points returns the kept points in seq order, at most max of them.
-func (s *sampler) points() []ProgressPoint {
-	for {
-		out := s.collect()
-		if len(out) <= s.max || len(s.buckets) == 1 {
-			return out
-		}
-		half := make([]bucket, (len(s.buckets)+1)/2)
-		for i := range half {
-			if 2*i+1 < len(s.buckets) {
-				half[i] = merge(s.buckets[2*i], s.buckets[2*i+1])
-			} else {
-				half[i] = s.buckets[2*i]
-			}
-		}
-		s.buckets = half
-	}
-}
-
-// collect returns every bucket's kept points, without duplicates, in seq
-// order.
-func (s *sampler) collect() []ProgressPoint {
-	out := []ProgressPoint{}
-	for _, b := range s.buckets {
-		if !b.used {
-			continue
-		}
-		keep := append([]ProgressPoint{b.first, b.low, b.high, b.last}, b.changes...)
-		slices.SortFunc(keep, func(x, y ProgressPoint) int { return int(x.Seq - y.Seq) })
-		out = append(out, slices.CompactFunc(keep, func(x, y ProgressPoint) bool { return x.Seq == y.Seq })...)
-	}
-	return out
 }

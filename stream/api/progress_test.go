@@ -91,8 +91,8 @@ func TestProgressEndpoint(t *testing.T) {
 		if len(pts) == 0 || len(pts) > tc.max || p.LastSeq != last {
 			t.Fatalf("%s: %d points, last_seq %d; want 1..%d points, last_seq %d", tc.query, len(pts), p.LastSeq, tc.max, last)
 		}
-		if first, end := pts[0], pts[len(pts)-1]; first.Seq != progs[0].Seq || first.Percent != 0 ||
-			end.Seq != progs[len(progs)-1].Seq || end.Percent != 100 || !end.Time.Equal(progs[len(progs)-1].Time) {
+		if first, end := pts[0], pts[len(pts)-1]; jobs.Seq(first.Seq) != progs[0].Seq || first.Percent != 0 ||
+			jobs.Seq(end.Seq) != progs[len(progs)-1].Seq || end.Percent != 100 || !end.Time.Equal(progs[len(progs)-1].Time) {
 			t.Errorf("%s: from %+v to %+v, want the first (0%%) and last (100%%) progress events", tc.query, first, end)
 		}
 		dip := false

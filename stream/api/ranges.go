@@ -91,15 +91,6 @@ func (b *budget) take(sz int) bool {
 
 func (b *budget) full() bool { return b.n >= b.limit || b.used >= b.bytes }
 
-// checkRun verifies that evs are contiguous from first.
-func checkRun(id jobs.ID, evs []jobs.Event, first jobs.Seq) error {
-	if len(evs) > 0 && (evs[0].Seq != first || !stream.Contiguous(evs)) {
-		return fmt.Errorf("events of job %d from seq %d: got seq %d..%d, not contiguous",
-			id, first, evs[0].Seq, evs[len(evs)-1].Seq)
-	}
-	return nil
-}
-
 // forward returns the events after seq after, in seq order, within limit
 // and MaxAnswerBytes. With collapse it reads the history only (seq <=
 // until) and leaves out replaced frames; without, it reads whatever is
@@ -122,7 +113,7 @@ func (g *ranger) forward(ctx context.Context, after jobs.Seq, limit int, collaps
 		if err != nil {
 			return nil, err
 		}
-		if err := checkRun(g.id, evs, cursor+1); err != nil {
+		if err := jobs.CheckRun(g.id, evs, cursor+1); err != nil {
 			return nil, err
 		}
 		if len(evs) == 0 {
@@ -168,7 +159,7 @@ func (g *ranger) backward(ctx context.Context, before jobs.Seq, limit int, colla
 		if err != nil {
 			return nil, err
 		}
-		if err := checkRun(g.id, evs, before); err != nil {
+		if err := jobs.CheckRun(g.id, evs, before); err != nil {
 			return nil, err
 		}
 		ahead = evs
@@ -197,7 +188,7 @@ func (g *ranger) backward(ctx context.Context, before jobs.Seq, limit int, colla
 		if len(page) == 0 {
 			break
 		}
-		if err := checkRun(g.id, page, page[0].Seq); err != nil {
+		if err := jobs.CheckRun(g.id, page, page[0].Seq); err != nil {
 			return nil, err
 		}
 		if page[len(page)-1].Seq != lo-1 {

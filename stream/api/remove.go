@@ -50,8 +50,8 @@ type PruneResult struct {
 	FreedBytes int64 `json:"freed_bytes"`
 }
 
-// removed is the answer of DELETE /api/jobs/{ref}.
-type removed struct {
+// Removed is the answer of DELETE /api/jobs/{ref}.
+type Removed struct {
 	Removed jobs.Job `json:"removed"`
 }
 
@@ -80,7 +80,7 @@ func (s *Server) serveRemove(w http.ResponseWriter, r *http.Request) {
 	s.logger().Info("stream: job removed", "job", j.ID, "remote", r.RemoteAddr)
 	s.Hub.MarkChanged(j.ID) // dashboards learn that it is gone
 	s.Hub.Poke()
-	writeJSON(w, removed{Removed: j})
+	writeJSON(w, Removed{Removed: j})
 }
 
 // servePrune serves POST /api/prune with a PruneRequest body: 200 with a

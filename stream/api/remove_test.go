@@ -15,6 +15,7 @@ import (
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -100,7 +101,7 @@ func TestRemoveAndPruneAPI(t *testing.T) {
 	// The Go client, through prune.
 	old := streamtest.NewJob(t, db)
 	streamtest.Commit(t, db, hub, old.ID, []jobs.Event{streamtest.ExitEvent(1)})
-	cl := &api.Client{BaseURL: base}
+	cl := &remote.Client{BaseURL: base}
 	res, err := cl.Prune(ctx, api.PruneRequest{OlderThanSeconds: 3600})
 	if err != nil || len(res.Removed) != 0 {
 		t.Errorf("Prune of jobs younger than an hour: %v, %v; want nothing removed", res, err)

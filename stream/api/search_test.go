@@ -15,7 +15,8 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
+	"github.com/jobrun/jobrun/stream/search"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -154,10 +155,10 @@ func searchServer(t *testing.T, f *searchLog, events int) string {
 }
 
 // searchReq sends one search request; params is a query string.
-func searchReq(t *testing.T, base string, f *searchLog, params string) (int, api.SearchResult, string) {
+func searchReq(t *testing.T, base string, f *searchLog, params string) (int, search.Result, string) {
 	t.Helper()
 	resp, body := request(t, streamtest.Ctx(t), fmt.Sprintf("%s/api/jobs/%d/search?%s", base, f.job.ID, params))
-	var res api.SearchResult
+	var res search.Result
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(body, &res); err != nil {
 			t.Fatalf("search %s: %v in %.300s", params, err, body)
@@ -169,7 +170,7 @@ func searchReq(t *testing.T, base string, f *searchLog, params string) (int, api
 // searchAll follows a search's cursor (forward, or backward with
 // before=) to the end and returns every match, in the order found, the
 // counts summed, the requests made and the last answer.
-func searchAll(t *testing.T, base string, f *searchLog, params string) (matches []api.Match, count, requests int, last api.SearchResult) {
+func searchAll(t *testing.T, base string, f *searchLog, params string) (matches []search.Match, count, requests int, last search.Result) {
 	t.Helper()
 	v, err := url.ParseQuery(params)
 	if err != nil {
@@ -208,9 +209,9 @@ func searchAll(t *testing.T, base string, f *searchLog, params string) (matches 
 }
 
 // searchFirst searches forward from the start until it has n matches.
-func searchFirst(t *testing.T, base string, f *searchLog, params string, n int) []api.Match {
+func searchFirst(t *testing.T, base string, f *searchLog, params string, n int) []search.Match {
 	t.Helper()
-	var ms []api.Match
+	var ms []search.Match
 	var after jobs.Seq
 	for len(ms) < n {
 		code, res, body := searchReq(t, base, f, fmt.Sprintf("%s&limit=%d&after=%d", params, n-len(ms), after))
@@ -226,7 +227,7 @@ func searchFirst(t *testing.T, base string, f *searchLog, params string, n int) 
 	return ms
 }
 
-func seqsOf(ms []api.Match) []jobs.Seq {
+func seqsOf(ms []search.Match) []jobs.Seq {
 	var s []jobs.Seq
 	for _, m := range ms {
 		s = append(s, m.Seq)
@@ -389,11 +390,11 @@ func testSearchBadQueries(t *testing.T, f *searchLog) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("search of an unknown job: %d %s, want 404", resp.StatusCode, body)
 	}
-	cl := &api.Client{BaseURL: base}
-	if _, err := cl.Search(streamtest.Ctx(t), strconv.FormatInt(int64(f.job.ID), 10), api.SearchQuery{Text: "(", Regex: true, Limit: 1}); !errors.Is(err, jobs.ErrInvalid) {
+	cl := &remote.Client{BaseURL: base}
+	if _, err := cl.Search(streamtest.Ctx(t), strconv.FormatInt(int64(f.job.ID), 10), search.Query{Text: "(", Regex: true, Limit: 1}); !errors.Is(err, jobs.ErrInvalid) {
 		t.Errorf("Client.Search with a bad regex: %v, want ErrInvalid", err)
 	}
-	res, err := cl.Search(streamtest.Ctx(t), string(f.job.UID), api.SearchQuery{Text: "needle near", Limit: 1})
+	res, err := cl.Search(streamtest.Ctx(t), string(f.job.UID), search.Query{Text: "needle near", Limit: 1})
 	if err != nil || len(res.Matches) != 1 || res.Matches[0].Seq != f.top {
 		t.Errorf("Client.Search: %+v %v", res, err)
 	}

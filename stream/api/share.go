@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -39,8 +36,8 @@ func ShareURL(base string, uid jobs.UID, token string) string {
 	return strings.TrimSuffix(base, "/") + "/jobs/" + url.PathEscape(string(uid)) + "?token=" + url.QueryEscape(token)
 }
 
-// shareRequest is the body of POST /api/jobs/{ref}/share.
-type shareRequest struct {
+// ShareRequest is the body of POST /api/jobs/{ref}/share.
+type ShareRequest struct {
 	// Expires is how long the link lasts, a Go duration such as "24h".
 	Expires string `json:"expires"`
 }
@@ -61,7 +58,7 @@ func (s *Server) serveShare(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("Content-Type %q: send application/json: %w", r.Header.Get("Content-Type"), stream.ErrMediaType))
 		return
 	}
-	var req shareRequest
+	var req ShareRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCancelBody))
 	if err := dec.Decode(&req); err != nil {
 		s.writeError(w, r, fmt.Errorf("body: want a JSON object such as {\"expires\":\"24h\"}: %w", jobs.ErrInvalid))
@@ -102,37 +99,4 @@ func (s *Server) baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
-}
-
-// Share asks the server for a share link to job ref that lasts ttl (POST
-// /api/jobs/{ref}/share).
-func (c *Client) Share(ctx context.Context, ref string, ttl time.Duration) (ShareLink, error) {
-	u, err := c.endpoint("/api/jobs/"+url.PathEscape(ref)+"/share", nil)
-	if err != nil {
-		return ShareLink{}, err
-	}
-	body, _ := json.Marshal(shareRequest{Expires: ttl.String()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return ShareLink{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	base, err := url.Parse(c.BaseURL)
-	if err != nil {
-		return ShareLink{}, fmt.Errorf("server URL %q: %w", c.BaseURL, err)
-	}
-	req.Header.Set("Origin", base.Scheme+"://"+base.Host)
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return ShareLink{}, fmt.Errorf("share job %s: %w", ref, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return ShareLink{}, fmt.Errorf("share job %s: %w", ref, stream.ReadHTTPError(resp))
-	}
-	var link ShareLink
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&link); err != nil {
-		return ShareLink{}, fmt.Errorf("share job %s: decode: %w", ref, err)
-	}
-	return link, nil
 }

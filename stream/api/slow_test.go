@@ -17,6 +17,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -125,8 +126,8 @@ func slowSetup(t *testing.T) (*slowNet, *httptest.Server, *streamtest.LogBuffer,
 
 // fastClient is a Client that reads as fast as it can. Under load it may
 // still miss a write timeout now and then; it then resumes at once.
-func fastClient(ts *httptest.Server) *api.Client {
-	return &api.Client{BaseURL: ts.URL, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+func fastClient(ts *httptest.Server) *remote.Client {
+	return &remote.Client{BaseURL: ts.URL, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 }
 
 // dialSlow opens a stream from a client that will not read for now.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
-	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -122,7 +122,7 @@ func TestStreamResume(t *testing.T) {
 	}
 	c.CloseNow() // drop mid-stream
 
-	cl := &api.Client{BaseURL: base}
+	cl := &remote.Client{BaseURL: base}
 	if err := cl.Follow(ctx, "1", check.Last, check.Add); err != nil {
 		t.Fatalf("follow: %v", err)
 	}
@@ -313,7 +313,7 @@ func TestClientErrors(t *testing.T) {
 	base := streamtest.Serve(t, streamtest.NewServer(db, hub))
 	j := streamtest.NewJob(t, db)
 	streamtest.Commit(t, db, hub, j.ID, streamtest.Lines(1, 3))
-	cl := &api.Client{BaseURL: base}
+	cl := &remote.Client{BaseURL: base}
 
 	got, err := cl.Job(ctx, string(j.UID))
 	if err != nil || got.ID != j.ID || got.LastSeq != 3 {

@@ -1,4 +1,4 @@
-package api
+package search
 
 import (
 	"context"
@@ -30,15 +30,15 @@ const (
 
 // searcher is one Search call.
 type searcher struct {
-	src    SearchSource
+	src    Source
 	id     jobs.ID
 	until  jobs.Seq // the end of the log searched
-	q      SearchQuery
+	q      Query
 	m      *matcher
-	budget SearchBudget
+	budget Budget
 	start  time.Time
 	events int // read so far
-	pages  ranger
+	pages  pageSizer
 	sc     lineScanner
 
 	// Lines that matched wait in pending until no open line comes before
@@ -48,7 +48,7 @@ type searcher struct {
 	stopped bool
 	bytes   int // text answered
 
-	res SearchResult
+	res Result
 }
 
 // spent reports whether the budget is used up.
@@ -108,7 +108,7 @@ func (s *searcher) read(ctx context.Context, cursor jobs.Seq, want int) ([]jobs.
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRun(s.id, evs, cursor+1); err != nil {
+	if err := jobs.CheckRun(s.id, evs, cursor+1); err != nil {
 		return nil, err
 	}
 	if len(evs) > 0 && evs[len(evs)-1].Seq > s.until {
@@ -175,7 +175,7 @@ func (s *searcher) settle(ctx context.Context, evs []jobs.Event, start jobs.Seq)
 		if e.Type != jobs.TypeLine || (s.q.Stream != "" && e.Stream != s.q.Stream) {
 			continue
 		}
-		k := streamSlot(e.Stream)
+		k := e.Stream.Slot()
 		if s.sc.known[k] {
 			continue
 		}
@@ -419,7 +419,7 @@ func (s *searcher) window(ctx context.Context, lo, hi jobs.Seq) error {
 		cursor = evs[len(evs)-1].Seq
 	}
 	ra.close() // before reading here
-	for want := 256; s.sc.hasOpen() && cursor < s.until; want = min(want*2, rangePageEvents) {
+	for want := 256; s.sc.hasOpen() && cursor < s.until; want = min(want*2, maxPageEvents) {
 		evs, err := s.read(ctx, cursor, want)
 		if err != nil {
 			return err
@@ -439,3 +439,39 @@ func (s *searcher) window(ctx context.Context, lo, hi jobs.Seq) error {
 func seqPtr(s jobs.Seq) *jobs.Seq { return &s }
 
 func intPtr(n int) *int { return &n }
+
+// MaxAnswerBytes bounds the text of one call's matches: it stops adding
+// matches once they hold about this many bytes (the first always).
+const MaxAnswerBytes = 4 << 20
+
+// Page sizes of the reads: about pageBytes, at most maxPageEvents.
+const (
+	pageBytes     = 1 << 20
+	maxPageEvents = 8192
+)
+
+// pageSizer sizes the next read from the events read so far.
+type pageSizer struct {
+	avg int // average event size seen so far
+}
+
+// pageSize returns how many events to read next: about pageBytes, at most
+// want.
+func (g *pageSizer) pageSize(want int) int {
+	n := maxPageEvents
+	if g.avg > 0 {
+		n = max(pageBytes/g.avg, 16)
+	}
+	return max(min(n, want, maxPageEvents), 1)
+}
+
+func (g *pageSizer) measure(evs []jobs.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	bytes := 0
+	for i := range evs {
+		bytes += evs[i].Size()
+	}
+	g.avg = max(bytes/len(evs), 1)
+}

@@ -1,4 +1,4 @@
-package api
+package search
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 )
 
-// MaxSearchRanges bounds the ranges reported for one line; the line still
+// MaxRanges bounds the ranges reported for one line; the line still
 // matches when it holds more.
-const MaxSearchRanges = 100
+const MaxRanges = 100
 
 // maxQueryBytes bounds q.
 const maxQueryBytes = 4096
@@ -134,7 +134,7 @@ func isASCII(p []byte) bool {
 }
 
 // match reports whether text matches, and appends the matches' ranges to
-// ranges (at most MaxSearchRanges, non-empty, in order) as offsets in
+// ranges (at most MaxRanges, non-empty, in order) as offsets in
 // UTF-16 code units, which is how the page's JavaScript counts. ascii
 // says that text is ASCII; false means it may be or not.
 func (m *matcher) match(text []byte, ascii bool, ranges [][2]int) ([][2]int, bool) {
@@ -166,7 +166,7 @@ func (m *matcher) find(text []byte, ascii bool, rngs [][2]int) ([][2]int, bool) 
 		if !m.re.Match(text) {
 			return rngs, false
 		}
-		for _, loc := range m.re.FindAllIndex(text, MaxSearchRanges) {
+		for _, loc := range m.re.FindAllIndex(text, MaxRanges) {
 			if loc[1] > loc[0] {
 				rngs = append(rngs, [2]int{loc[0], loc[1]})
 			}
@@ -199,10 +199,10 @@ func (m *matcher) find(text []byte, ascii bool, rngs [][2]int) ([][2]int, bool) 
 }
 
 // indexAll appends the ranges of the non-overlapping occurrences of lit in
-// text, found by index, at most MaxSearchRanges.
+// text, found by index, at most MaxRanges.
 func indexAll(text, lit []byte, rngs [][2]int, index func(s, sep []byte) int) ([][2]int, bool) {
 	found := false
-	for off, n := 0, 0; n < MaxSearchRanges; n++ {
+	for off, n := 0, 0; n < MaxRanges; n++ {
 		i := index(text[off:], lit)
 		if i < 0 {
 			break

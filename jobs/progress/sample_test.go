@@ -1,36 +1,34 @@
-package api
+package progress
 
 import (
 	"math"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/jobrun/jobrun/jobs"
 )
 
 var sampleStart = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
 
 // sample feeds n points, point i at start + i seconds with percent pct(i)
 // and state st(i), to a sampler of max points over the n seconds.
-func sample(n, maxPoints int, pct func(int) float64, st func(int) string) []ProgressPoint {
-	s := newSampler(maxPoints, sampleStart, sampleStart.Add(time.Duration(n)*time.Second))
+func sample(n, maxPoints int, pct func(int) float64, st func(int) string) []Point {
+	s := NewSampler(maxPoints, sampleStart, sampleStart.Add(time.Duration(n)*time.Second))
 	for i := range n {
-		s.add(ProgressPoint{Seq: jobs.Seq(i + 1), Time: sampleStart.Add(time.Duration(i) * time.Second), Percent: pct(i), State: st(i)})
+		s.Add(Point{Seq: int64(i + 1), Time: sampleStart.Add(time.Duration(i) * time.Second), Percent: pct(i), State: st(i)})
 	}
-	return s.points()
+	return s.Points()
 }
 
 func normal(int) string { return "normal" }
 
 // checkPoints checks the answer's shape: at most maxPoints, seq order, the
 // first and last of n points.
-func checkPoints(t *testing.T, got []ProgressPoint, n, maxPoints int) {
+func checkPoints(t *testing.T, got []Point, n, maxPoints int) {
 	t.Helper()
 	if len(got) == 0 || len(got) > maxPoints {
 		t.Fatalf("%d points, want 1..%d", len(got), maxPoints)
 	}
-	if !slices.IsSortedFunc(got, func(a, b ProgressPoint) int { return int(a.Seq - b.Seq) }) {
+	if !slices.IsSortedFunc(got, func(a, b Point) int { return int(a.Seq - b.Seq) }) {
 		t.Errorf("points not in seq order")
 	}
 	for i := 1; i < len(got); i++ {
@@ -38,7 +36,7 @@ func checkPoints(t *testing.T, got []ProgressPoint, n, maxPoints int) {
 			t.Errorf("seq %d twice", got[i].Seq)
 		}
 	}
-	if got[0].Seq != 1 || got[len(got)-1].Seq != jobs.Seq(n) {
+	if got[0].Seq != 1 || got[len(got)-1].Seq != int64(n) {
 		t.Errorf("points from seq %d to %d, want the first (1) and the last (%d)", got[0].Seq, got[len(got)-1].Seq, n)
 	}
 }
@@ -66,8 +64,8 @@ func TestSamplerKeepsExtremes(t *testing.T) {
 	}
 	got := sample(n, maxPoints, pct, normal)
 	checkPoints(t, got, n, maxPoints)
-	has := func(seq jobs.Seq) bool {
-		return slices.ContainsFunc(got, func(p ProgressPoint) bool { return p.Seq == seq })
+	has := func(seq int64) bool {
+		return slices.ContainsFunc(got, func(p Point) bool { return p.Seq == seq })
 	}
 	if !has(40_001) || !has(60_002) {
 		t.Errorf("the dip (seq 40001) or the spike (seq 60002) is lost: %v", got)
@@ -95,10 +93,10 @@ func TestSamplerKeepsChangesOfState(t *testing.T) {
 	got := sample(n, maxPoints, func(i int) float64 { return float64(i%100) / 2 }, st)
 	checkPoints(t, got, n, maxPoints)
 	for _, want := range []struct {
-		seq   jobs.Seq
+		seq   int64
 		state string
 	}{{10_001, "error"}, {10_002, "normal"}, {30_001, "paused"}, {30_011, "normal"}} {
-		if !slices.ContainsFunc(got, func(p ProgressPoint) bool { return p.Seq == want.seq && p.State == want.state }) {
+		if !slices.ContainsFunc(got, func(p Point) bool { return p.Seq == want.seq && p.State == want.state }) {
 			t.Errorf("the change to %s at seq %d is lost", want.state, want.seq)
 		}
 	}
@@ -111,7 +109,7 @@ func TestSamplerManyChangesOfStateStayWithinBounds(t *testing.T) {
 	got := sample(n, maxPoints, func(i int) float64 { return float64(i % 101) }, st)
 	checkPoints(t, got, n, maxPoints)
 	for _, s := range []string{"normal", "indeterminate", "error", "paused"} {
-		if !slices.ContainsFunc(got, func(p ProgressPoint) bool { return p.State == s }) {
+		if !slices.ContainsFunc(got, func(p Point) bool { return p.State == s }) {
 			t.Errorf("no %s point left", s)
 		}
 	}
@@ -120,11 +118,11 @@ func TestSamplerManyChangesOfStateStayWithinBounds(t *testing.T) {
 func TestSamplerTimesOutOfOrder(t *testing.T) {
 	// A held-back value stored late, and times outside the job's span
 	// (clock steps): still every point, in seq order.
-	s := newSampler(40, sampleStart, sampleStart.Add(time.Minute))
+	s := NewSampler(40, sampleStart, sampleStart.Add(time.Minute))
 	for i, off := range []time.Duration{-time.Hour, 30 * time.Second, 10 * time.Second, 2 * time.Hour, 50 * time.Second} {
-		s.add(ProgressPoint{Seq: jobs.Seq(i + 1), Time: sampleStart.Add(off), Percent: float64(i), State: "normal"})
+		s.Add(Point{Seq: int64(i + 1), Time: sampleStart.Add(off), Percent: float64(i), State: "normal"})
 	}
-	got := s.points()
+	got := s.Points()
 	checkPoints(t, got, 5, 40)
 	if len(got) != 5 {
 		t.Errorf("%d points, want 5", len(got))

@@ -1,4 +1,4 @@
-package api
+package remote
 
 import (
 	"bytes"
@@ -8,23 +8,26 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 // Jobs returns a page of the server's jobs that f selects, newest first:
 // at most limit (1..1000), with id < before when before is not 0 (GET
 // /api/jobs).
-func (c *Client) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) (JobsPage, error) {
+func (c *Client) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) (api.JobsPage, error) {
 	resp, err := c.get(ctx, "/api/jobs", jobsValues(f, limit, before))
 	if err != nil {
-		return JobsPage{}, fmt.Errorf("list jobs: %w", err)
+		return api.JobsPage{}, fmt.Errorf("list jobs: %w", err)
 	}
 	defer resp.Body.Close()
-	var page JobsPage
+	var page api.JobsPage
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		return JobsPage{}, fmt.Errorf("list jobs: decode: %w", err)
+		return api.JobsPage{}, fmt.Errorf("list jobs: decode: %w", err)
 	}
 	if page.Jobs == nil {
 		page.Jobs = []jobs.Job{}
@@ -114,4 +117,28 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 		return nil, stream.ReadHTTPError(resp)
 	}
 	return resp, nil
+}
+
+// jobsValues is a listing's parameters.
+func jobsValues(f jobs.Filter, limit int, before jobs.ID) url.Values {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(int64(before), 10))
+	}
+	for _, s := range f.Statuses {
+		q.Add("status", string(s))
+	}
+	if f.Name != "" {
+		q.Set("q", f.Name)
+	}
+	if f.Host != "" {
+		q.Set("host", f.Host)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	return q
 }

@@ -1,4 +1,4 @@
-package api
+package remote
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 // Remove deletes the finished job ref and its events on the server
@@ -17,7 +18,7 @@ import (
 // running is an *HTTPError unwrapping to jobs.ErrConflict; an unknown one
 // unwraps to jobs.ErrNotFound.
 func (c *Client) Remove(ctx context.Context, ref string) (jobs.Job, error) {
-	var out removed
+	var out api.Removed
 	if err := c.change(ctx, http.MethodDelete, "/api/jobs/"+url.PathEscape(ref), struct{}{}, &out); err != nil {
 		return jobs.Job{}, fmt.Errorf("remove job %s: %w", ref, err)
 	}
@@ -26,10 +27,10 @@ func (c *Client) Remove(ctx context.Context, ref string) (jobs.Job, error) {
 
 // Prune deletes the server's finished jobs that q selects (POST
 // /api/prune).
-func (c *Client) Prune(ctx context.Context, q PruneRequest) (PruneResult, error) {
-	var out PruneResult
+func (c *Client) Prune(ctx context.Context, q api.PruneRequest) (api.PruneResult, error) {
+	var out api.PruneResult
 	if err := c.change(ctx, http.MethodPost, "/api/prune", q, &out); err != nil {
-		return PruneResult{}, fmt.Errorf("prune: %w", err)
+		return api.PruneResult{}, fmt.Errorf("prune: %w", err)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package api
+package remote
 
 import (
 	"context"
@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"github.com/jobrun/jobrun/stream/search"
 )
 
 // Search sends one search request for job ref (GET
 // /api/jobs/{ref}/search): the server answers what it found within its
 // budget, and the result's cursors (NextAfter, NextBefore) continue it. A
 // bad query is an *HTTPError unwrapping to jobs.ErrInvalid.
-func (c *Client) Search(ctx context.Context, ref string, q SearchQuery) (SearchResult, error) {
+func (c *Client) Search(ctx context.Context, ref string, q search.Query) (search.Result, error) {
 	v := url.Values{"q": {q.Text}, "limit": {strconv.Itoa(q.Limit)}}
 	for name, on := range map[string]bool{"regex": q.Regex, "case": q.Case, "directives": q.Directives} {
 		if on {
@@ -29,12 +31,12 @@ func (c *Client) Search(ctx context.Context, ref string, q SearchQuery) (SearchR
 	}
 	resp, err := c.get(ctx, "/api/jobs/"+url.PathEscape(ref)+"/search", v)
 	if err != nil {
-		return SearchResult{}, fmt.Errorf("search job %s: %w", ref, err)
+		return search.Result{}, fmt.Errorf("search job %s: %w", ref, err)
 	}
 	defer resp.Body.Close()
-	var res SearchResult
+	var res search.Result
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return SearchResult{}, fmt.Errorf("search job %s: decode: %w", ref, err)
+		return search.Result{}, fmt.Errorf("search job %s: decode: %w", ref, err)
 	}
 	return res, nil
 }

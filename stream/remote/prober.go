@@ -1,4 +1,4 @@
-package api
+package remote
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/jobrun/jobrun/stream/api"
 )
 
 // Prober measures the way from a client to a jobrun server (proxies, load
@@ -228,7 +230,7 @@ type IdleMeasure struct {
 // pings, for up to hold, and reports whether and when the way cut it.
 func (p *Prober) Idle(ctx context.Context, hold time.Duration) IdleMeasure {
 	var m IdleMeasure
-	limit := min(hold+30*time.Second, maxProbeIdle)
+	limit := min(hold+30*time.Second, api.MaxProbeIdle)
 	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
 	c, resp, err := websocket.Dial(dctx, p.wsURL("/api/probe/idle?max="+limit.String()), &websocket.DialOptions{
 		HTTPClient: p.httpClient(),

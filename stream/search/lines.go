@@ -1,4 +1,4 @@
-package api
+package search
 
 import (
 	"math"
@@ -6,10 +6,10 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 )
 
-// MaxSearchLine bounds the text kept of one visual line: search matches
-// the first MaxSearchLine bytes of a line's text (a page would not show
+// MaxLine bounds the text kept of one visual line: search matches
+// the first MaxLine bytes of a line's text (a page would not show
 // more of it either).
-const MaxSearchLine = 1 << 20
+const MaxLine = 1 << 20
 
 // visualLine is one visual line of a log, as the job page shows it: the
 // line events of one stream that share a line number (recorders number a
@@ -38,7 +38,7 @@ type visualLine struct {
 	active    bool // the line is open: more pieces may come
 	skip      bool // it started before the scan: its pieces are read past, never reported
 	replace   bool // the last piece ended in "\r" (or was empty after one): the next text replaces
-	full      bool // text reached MaxSearchLine
+	full      bool // text reached MaxLine
 }
 
 // lineScanner assembles visual lines from a job's events in seq order,
@@ -67,7 +67,7 @@ func (sc *lineScanner) reset() {
 // startedBefore notes that e, the first event of its stream in this scan,
 // continues a line that started before the scan.
 func (sc *lineScanner) startedBefore(e *jobs.Event) {
-	l := &sc.open[streamSlot(e.Stream)]
+	l := &sc.open[e.Stream.Slot()]
 	*l = visualLine{seq: e.Seq, line: e.Line, stream: e.Stream, text: l.text[:0], active: true, skip: true}
 }
 
@@ -75,7 +75,7 @@ func (sc *lineScanner) startedBefore(e *jobs.Event) {
 // continue an open line is left out (reading past the end of a range only
 // to finish its lines).
 func (sc *lineScanner) add(e *jobs.Event, noNew bool) {
-	k := streamSlot(e.Stream)
+	k := e.Stream.Slot()
 	sc.known[k] = true
 	l := &sc.open[k]
 	ends := e.EOL != "" && e.EOL != "\r"
@@ -87,12 +87,12 @@ func (sc *lineScanner) add(e *jobs.Event, noNew bool) {
 			pending = true // an empty piece replaces nothing
 		case l.replace:
 			var full bool
-			l.text, sc.esc[k], full = appendText(l.text[:0], e.Data, sc.esc[k], MaxSearchLine)
+			l.text, sc.esc[k], full = appendText(l.text[:0], e.Data, sc.esc[k], MaxLine)
 			l.full = full
 			l.directive = e.Directive
 		default:
 			var full bool
-			l.text, sc.esc[k], full = appendText(l.text, e.Data, sc.esc[k], MaxSearchLine)
+			l.text, sc.esc[k], full = appendText(l.text, e.Data, sc.esc[k], MaxLine)
 			l.full = l.full || full
 			l.directive = l.directive || e.Directive
 		}
@@ -116,15 +116,15 @@ func (sc *lineScanner) add(e *jobs.Event, noNew bool) {
 	if ends && sc.esc[k] == modeGround && isPlainASCII(e.Data) {
 		// The common line: one piece, nothing to strip.
 		sc.one = visualLine{seq: e.Seq, line: e.Line, stream: e.Stream, text: e.Data, ascii: true,
-			directive: e.Directive, marker: isMarker(e.Data), full: len(e.Data) > MaxSearchLine}
+			directive: e.Directive, marker: isMarker(e.Data), full: len(e.Data) > MaxLine}
 		if sc.one.full {
-			sc.one.text = sc.one.text[:MaxSearchLine]
+			sc.one.text = sc.one.text[:MaxLine]
 		}
 		sc.done(&sc.one)
 		return
 	}
 	*l = visualLine{seq: e.Seq, line: e.Line, stream: e.Stream, text: l.text[:0], directive: e.Directive, active: true}
-	l.text, sc.esc[k], l.full = appendText(l.text, e.Data, sc.esc[k], MaxSearchLine)
+	l.text, sc.esc[k], l.full = appendText(l.text, e.Data, sc.esc[k], MaxLine)
 	l.marker = isMarker(l.text)
 	l.replace = e.EOL == "\r"
 	if e.EOL != "" {

@@ -1,4 +1,4 @@
-package api_test
+package remote_test
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
+	"github.com/jobrun/jobrun/stream/remote"
 	"github.com/jobrun/jobrun/stream/streamtest"
 )
 
@@ -33,7 +34,7 @@ func TestFollowReconnectsSilentStream(t *testing.T) {
 		srv.Close()
 		ts.Close()
 	})
-	cl := &api.Client{BaseURL: ts.URL, MinBackoff: 10 * time.Millisecond, DeadAfter: 200 * time.Millisecond}
+	cl := &remote.Client{BaseURL: ts.URL, MinBackoff: 10 * time.Millisecond, DeadAfter: 200 * time.Millisecond}
 	var check streamtest.SeqChecker
 	done := make(chan error, 1)
 	go func() {
