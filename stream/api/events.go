@@ -171,7 +171,7 @@ func (s *Server) serveRange(w http.ResponseWriter, r *http.Request, q eventsQuer
 // readRange reads the range q names; last is the job's last stored seq as
 // the read saw it.
 func (s *Server) readRange(ctx context.Context, j jobs.Job, q eventsQuery) (evs []jobs.Event, last jobs.Seq, err error) {
-	g := ranger{h: s.Store, rr: s.Store, id: j.ID, until: j.LastSeq}
+	g := newRanger(s.Store, s.Store, j.ID, j.LastSeq)
 	switch q.mode {
 	case "after":
 		if err = checkAfter(j, q.after); err == nil {

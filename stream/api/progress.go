@@ -55,7 +55,7 @@ func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
 		end = *j.FinishedAt
 	}
 	smp := progress.NewSampler(int(n), start, end)
-	g := ranger{h: s.Store, id: j.ID, until: j.LastSeq}
+	g := newRanger(s.Store, nil, j.ID, j.LastSeq)
 	for cursor := jobs.Seq(0); cursor < j.LastSeq; {
 		evs, err := s.Store.Events(ctx, j.ID, cursor, g.pageSize(rangePageEvents))
 		if err == nil {

@@ -48,28 +48,18 @@ type ranger struct {
 	rr    RangeReader
 	id    jobs.ID
 	until jobs.Seq // the job's last seq when the request came: the history
-	avg   int      // average event size seen so far, for sizing reads
+	pages jobs.PageSizer
+}
+
+// newRanger reads job id's ranges up to until.
+func newRanger(h stream.History, rr RangeReader, id jobs.ID, until jobs.Seq) ranger {
+	return ranger{h: h, rr: rr, id: id, until: until, pages: jobs.PageSizer{Bytes: rangePageBytes, MaxEvents: rangePageEvents}}
 }
 
 // pageSize returns how many events to read next: about rangePageBytes.
-func (g *ranger) pageSize(want int) int {
-	n := rangePageEvents
-	if g.avg > 0 {
-		n = max(rangePageBytes/g.avg, 16)
-	}
-	return max(min(n, want, rangePageEvents), 1)
-}
+func (g *ranger) pageSize(want int) int { return g.pages.Next(want) }
 
-func (g *ranger) measure(evs []jobs.Event) {
-	if len(evs) == 0 {
-		return
-	}
-	bytes := 0
-	for i := range evs {
-		bytes += evs[i].Size()
-	}
-	g.avg = max(bytes/len(evs), 1)
-}
+func (g *ranger) measure(evs []jobs.Event) { g.pages.Measure(evs) }
 
 // budget tracks the size of an answer.
 type budget struct {

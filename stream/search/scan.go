@@ -38,7 +38,7 @@ type searcher struct {
 	budget Budget
 	start  time.Time
 	events int // read so far
-	pages  pageSizer
+	pages  jobs.PageSizer
 	sc     lineScanner
 
 	// Lines that matched wait in pending until no open line comes before
@@ -103,7 +103,7 @@ func (s *searcher) release() {
 // read reads the events after cursor, at most want of them and none past
 // until; none means the end. The caller counts them (s.events).
 func (s *searcher) read(ctx context.Context, cursor jobs.Seq, want int) ([]jobs.Event, error) {
-	n := s.pages.pageSize(int(min(jobs.Seq(want), s.until-cursor)))
+	n := s.pages.Next(int(min(jobs.Seq(want), s.until-cursor)))
 	evs, err := s.src.Events(ctx, s.id, cursor, n)
 	if err != nil {
 		return nil, err
@@ -114,7 +114,7 @@ func (s *searcher) read(ctx context.Context, cursor jobs.Seq, want int) ([]jobs.
 	if len(evs) > 0 && evs[len(evs)-1].Seq > s.until {
 		evs = evs[:s.until-evs[0].Seq+1]
 	}
-	s.pages.measure(evs)
+	s.pages.Measure(evs)
 	return evs, nil
 }
 
@@ -449,29 +449,3 @@ const (
 	pageBytes     = 1 << 20
 	maxPageEvents = 8192
 )
-
-// pageSizer sizes the next read from the events read so far.
-type pageSizer struct {
-	avg int // average event size seen so far
-}
-
-// pageSize returns how many events to read next: about pageBytes, at most
-// want.
-func (g *pageSizer) pageSize(want int) int {
-	n := maxPageEvents
-	if g.avg > 0 {
-		n = max(pageBytes/g.avg, 16)
-	}
-	return max(min(n, want, maxPageEvents), 1)
-}
-
-func (g *pageSizer) measure(evs []jobs.Event) {
-	if len(evs) == 0 {
-		return
-	}
-	bytes := 0
-	for i := range evs {
-		bytes += evs[i].Size()
-	}
-	g.avg = max(bytes/len(evs), 1)
-}

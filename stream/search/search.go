@@ -144,7 +144,8 @@ func Find(ctx context.Context, src Source, j jobs.Job, q Query, b Budget) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	s := &searcher{src: src, id: j.ID, until: j.LastSeq, q: q, m: m, budget: b, start: time.Now()}
+	s := &searcher{src: src, id: j.ID, until: j.LastSeq, q: q, m: m, budget: b, start: time.Now(),
+		pages: jobs.PageSizer{Bytes: pageBytes, MaxEvents: maxPageEvents}}
 	s.sc.done = s.lineDone
 	if q.Before > 0 {
 		err = s.backward(ctx)
