@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,7 +26,10 @@ func (r *Runner) progressParsers() ([2]*progress.Parser, error) {
 	if p.Mode == progress.Off {
 		return [2]*progress.Parser{}, nil
 	}
-	return [2]*progress.Parser{p, {Mode: p.Mode, Regex: p.Regex}}, nil
+	// One latch for both streams: a job that reports its own progress on
+	// either turns the heuristics off on both.
+	p.Reported = new(atomic.Bool)
+	return [2]*progress.Parser{p, {Mode: p.Mode, Regex: p.Regex, Reported: p.Reported}}, nil
 }
 
 // jobDir checks the working directory and returns it absolute.

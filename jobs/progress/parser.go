@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Mode selects which sources of progress a job's output is scanned
@@ -63,7 +64,15 @@ type Parser struct {
 	// removed. It has a named group "percent", or "current" and "total", and
 	// optionally "message"; NewParser checks this.
 	Regex *regexp.Regexp
+	// Reported links the parsers of one job's streams: once any of them
+	// has found progress in a machine-readable source (the regex, a
+	// ::progress directive, OSC 9;4, ##vso, a JSON line), the job reports
+	// its own progress, and none of them guesses from ordinary output any
+	// more (Auto's heuristics): a per-file bar no longer moves the job's
+	// percent. nil: the parser keeps the latch to itself.
+	Reported *atomic.Bool
 
+	own      atomic.Bool // the latch when Reported is nil
 	mu       sync.Mutex
 	last     float64 // the last percent reported
 	bare     bool    // the previous non-empty line was a bare number
@@ -147,6 +156,18 @@ func (p *Parser) parseFull(line []byte, mode Mode) (Report, bool) {
 }
 
 func (p *Parser) parse(raw []byte, text string, mode Mode) (Report, bool) {
+	if pr, ok := p.parseExplicit(raw, text); ok {
+		p.reported().Store(true)
+		return pr, true
+	}
+	if mode != Auto || len(text) > maxAutoLine || p.reported().Load() {
+		return Report{}, false
+	}
+	return p.parseAuto(text)
+}
+
+// parseExplicit tries the machine-readable sources, in order.
+func (p *Parser) parseExplicit(raw []byte, text string) (Report, bool) {
 	if p.Regex != nil {
 		if pr, ok := parseRegex(p.Regex, text); ok {
 			return pr, true
@@ -161,13 +182,15 @@ func (p *Parser) parse(raw []byte, text string, mode Mode) (Report, bool) {
 	if pr, ok := parseVSO(text); ok {
 		return pr, true
 	}
-	if pr, ok := parseJSON(text); ok {
-		return pr, true
+	return parseJSON(text)
+}
+
+// reported is the latch that turns the heuristics off.
+func (p *Parser) reported() *atomic.Bool {
+	if p.Reported != nil {
+		return p.Reported
 	}
-	if mode != Auto || len(text) > maxAutoLine {
-		return Report{}, false
-	}
-	return p.parseAuto(text)
+	return &p.own
 }
 
 // parseRegex applies the user's regex. A match whose groups do not give a

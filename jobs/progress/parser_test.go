@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"sync/atomic"
 	"testing"
 )
 
@@ -102,7 +103,7 @@ func TestProgressExplicit(t *testing.T) {
 	if pr, ok := p.Parse([]byte("::progress 45")); !ok || !pr.Directive() {
 		t.Errorf("Parse(::progress 45).Directive() = false, want true")
 	}
-	if pr, ok := p.Parse([]byte("45%")); !ok || pr.Directive() {
+	if pr, ok := (&Parser{}).Parse([]byte("45%")); !ok || pr.Directive() {
 		t.Errorf("Parse(45%%) = %s, Directive %v; want auto progress, not a directive", progressString(pr, ok), pr.Directive())
 	}
 }
@@ -238,8 +239,8 @@ func TestProgressModes(t *testing.T) {
 		Off:      {false, false, false, false, false, false},
 	}
 	for mode, want := range wants {
-		p := &Parser{Mode: mode}
 		for i, line := range lines {
+			p := &Parser{Mode: mode} // each source alone (a report turns the heuristics off)
 			if _, ok := p.Parse([]byte(line)); ok != want[i] {
 				t.Errorf("mode %q: Parse(%q) ok = %v, want %v", mode, line, ok, want[i])
 			}
@@ -279,5 +280,33 @@ func BenchmarkProgressParse(b *testing.B) {
 				p.Parse(line)
 			}
 		})
+	}
+}
+
+// TestReportedTurnsHeuristicsOff: once a job reports its own progress (a
+// machine-readable source), ordinary output no longer moves its percent,
+// on either stream.
+func TestReportedTurnsHeuristicsOff(t *testing.T) {
+	out := &Parser{Mode: Auto, Reported: new(atomic.Bool)}
+	errs := &Parser{Mode: Auto, Reported: out.Reported}
+	if r, ok := out.Parse([]byte("  linking module_01  25%")); !ok || r.Percent != 25 || r.Source != SourceAuto {
+		t.Fatalf("before any report, the heuristics read %+v %v; want 25%% from auto", r, ok)
+	}
+	if r, ok := out.Parse([]byte("::progress 3/20 compiling")); !ok || r.Percent != 15 || r.Source != SourceExplicit {
+		t.Fatalf("directive: %+v %v", r, ok)
+	}
+	for _, p := range []*Parser{out, errs} {
+		if r, ok := p.Parse([]byte("  linking module_03  50%")); ok {
+			t.Errorf("after the job reported its own progress, the heuristics still read %+v", r)
+		}
+	}
+	if r, ok := errs.Parse([]byte(`{"percent": 40}`)); !ok || r.Percent != 40 {
+		t.Errorf("the machine-readable sources still count: %+v %v", r, ok)
+	}
+	// A parser on its own keeps its own latch.
+	alone := &Parser{Mode: Auto}
+	alone.Parse([]byte("::progress 10"))
+	if r, ok := alone.Parse([]byte("50%")); ok {
+		t.Errorf("a lone parser after a directive read %+v", r)
 	}
 }
