@@ -13,6 +13,7 @@ type batchQueue struct {
 	n       int   // events in all batches
 	bytes   int   // sizes in all batches
 	hint    int   // capacity of the next new batch
+	peak    int   // the most events ever held (for tests)
 }
 
 // push appends e to the last batch, starting a new one if it is full.
@@ -27,6 +28,7 @@ func (q *batchQueue) push(e Event) {
 	q.sizes[last] += e.Size()
 	q.n++
 	q.bytes += e.Size()
+	q.peak = max(q.peak, q.n)
 }
 
 // take removes the first batch and returns it; the caller owns it.

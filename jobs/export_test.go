@@ -45,3 +45,11 @@ func (t *TestRecorder) Close() {
 	close(t.r.in)
 	<-t.r.done
 }
+
+// PendingPeak is the most events run's recorder ever held waiting for a
+// commit. Call it after Wait.
+func PendingPeak(run *Run) int { return run.rec.pending.peak }
+
+// MaxPendingEvents is the recorder's bound on the events waiting for a
+// commit, beyond which the readers wait.
+const MaxPendingEvents = maxPendingEvents

@@ -257,7 +257,14 @@ func (r *recorder) arm(st *recStream, t time.Time) {
 func (r *recorder) timeout(i int, in chan chunk) chan chunk {
 	st := &r.streams[i]
 	st.armed = false
-	for n := len(in); n > 0; n-- {
+	if r.pending.full() {
+		// Backlogged: the store is behind, and the chunks queued may
+		// continue the fragment. Take nothing more now (the readers wait:
+		// the queue stays bounded) and look again later.
+		r.arm(st, time.Now())
+		return in
+	}
+	for n := len(in); n > 0 && !r.pending.full(); n-- {
 		c, ok := <-in
 		if !ok {
 			in = nil

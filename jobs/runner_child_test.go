@@ -142,6 +142,14 @@ func child(mode string) int {
 	case "cat":
 		io.Copy(os.Stdout, os.Stdin)
 		return 0
+	case "shortlines":
+		// os.Args[1] lines "ab\n" in one write: three bytes each, so that
+		// most reads end inside a line (a fragment, which arms the
+		// recorder's flush timer).
+		var n int
+		fmt.Sscan(os.Args[1], &n)
+		os.Stdout.Write(bytes.Repeat([]byte("ab\n"), n))
+		return 0
 	case "tinylines":
 		// os.Args[1] lines "a\n" in one write: many events, few bytes.
 		var n int

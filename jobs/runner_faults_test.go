@@ -314,3 +314,35 @@ func TestRunSlowStoreKeepsTail(t *testing.T) {
 		t.Errorf("stored %d of %d bytes: the tail still in the pipe was dropped", len(got), len(want))
 	}
 }
+
+// steadySlowStore delays every AppendEvents: a disk slower than the job.
+type steadySlowStore struct {
+	*sqlite.DB
+	delay time.Duration
+}
+
+func (s *steadySlowStore) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) error {
+	time.Sleep(s.delay)
+	return s.DB.AppendEvents(ctx, id, evs)
+}
+
+// TestRunSlowStoreBoundsPending: a job that prints short lines faster than
+// the store takes them waits for the store (the pipe fills) instead of
+// piling its output up in memory: the events waiting for a commit stay
+// within the recorder's bound, plus one read's worth, whatever the output.
+// The fragment timer, which fires while a line is cut across reads, must
+// not take in more reads when the queue is full.
+func TestRunSlowStoreBoundsPending(t *testing.T) {
+	ctx := testCtx(t)
+	db := openDB(t)
+	const lines = 400_000 // three bytes each: most reads end inside a line
+	r := &jobs.Runner{Store: &steadySlowStore{DB: db, delay: 20 * time.Millisecond}}
+	run := start(ctx, t, r, "shortlines", fmt.Sprint(lines))
+	res := wait(ctx, t, run)
+	evs := allEvents(ctx, t, db, run.Job().ID)
+	checkExit(t, res, checkLog(t, evs), jobs.StatusSucceeded, 0, "")
+	// One read is at most 64 KiB: 21,846 three-byte lines.
+	if peak, bound := jobs.PendingPeak(run), jobs.MaxPendingEvents+21846; peak > bound {
+		t.Errorf("up to %d events waited for a commit; the bound is %d (pending) + one read", peak, bound)
+	}
+}
