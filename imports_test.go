@@ -47,7 +47,7 @@ var importRules = []struct {
 var stdlibOnly = []string{"jobs/progress"}
 
 // testOnly are packages that only tests may import.
-var testOnly = []string{"stream/streamtest"}
+var testOnly = []string{"stream/streamtest", "store/storetest", "store/postgres/pgtest"}
 
 // onlyImporters lists third-party packages that one part of the module
 // alone may import (a pattern as in importRules).

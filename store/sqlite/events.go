@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -152,7 +151,7 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 			if evs == nil {
 				evs = make([]jobs.Event, 0, min(limit, store.MaxChunkEvents))
 			}
-			if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
+			if evs, err = store.AppendDecoded(evs, body, first, n, after, limit); err != nil {
 				return fmt.Errorf("chunk at seq %d: %w", first, err)
 			}
 		}
@@ -166,30 +165,6 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events of job %d: %w", id, err)
-	}
-	return evs, nil
-}
-
-// appendDecoded appends the events of one chunk with seq > after to evs,
-// stopping when evs holds limit events. Events are decoded in place, into
-// the slot they end up in.
-func appendDecoded(evs []jobs.Event, body []byte, first jobs.Seq, n int, after jobs.Seq, limit int) ([]jobs.Event, error) {
-	d := store.NewChunkDecoder(body, first)
-	for len(evs) < limit {
-		evs = append(evs, jobs.Event{})
-		err := d.Next(&evs[len(evs)-1])
-		if err != nil || evs[len(evs)-1].Seq <= after {
-			evs = evs[:len(evs)-1]
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return evs, err
-		}
-	}
-	if len(evs) < limit && d.Seq() != first+jobs.Seq(n) {
-		return evs, fmt.Errorf("%w: %d events, the row says %d", store.ErrCorrupt, d.Seq()-first, n)
 	}
 	return evs, nil
 }

@@ -100,7 +100,8 @@ func scanJob(s scanner) (jobs.Job, error) {
 	if err := s.Scan(dest...); err != nil {
 		return j, err
 	}
-	j.Progress = progress.jobProgress(j.Status)
+	p := progress.progress()
+	j.Progress = p.Snapshot(j.Status)
 	if err := json.Unmarshal([]byte(command), &j.Command); err != nil {
 		return j, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
 	}
@@ -143,7 +144,7 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, db.translate(err))
 	}
-	db.agentStatus(&j, time.Now())
+	store.AgentStatus(&j, time.Now(), db.opts.AgentTimeout)
 	return j, nil
 }
 
@@ -173,7 +174,7 @@ func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list jobs: %w", db.translate(err))
 		}
-		db.agentStatus(&j, now)
+		store.AgentStatus(&j, now, db.opts.AgentTimeout)
 		list = append(list, j)
 	}
 	if err := rows.Err(); err != nil {

@@ -140,7 +140,7 @@ func eventsIn(ctx context.Context, tx *sql.Tx, id jobs.ID, after jobs.Seq, limit
 		if evs == nil {
 			evs = make([]jobs.Event, 0, min(limit, store.MaxChunkEvents))
 		}
-		if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
+		if evs, err = store.AppendDecoded(evs, body, first, n, after, limit); err != nil {
 			return nil, fmt.Errorf("chunk at seq %d: %w", first, err)
 		}
 	}
