@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -155,8 +156,17 @@ func startNginx(t *testing.T, upstream string) nginxBases {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runNginx(t, bin, dir, conf.Bytes(), addrs)
+	return nginxBases{good: "http://" + addrs[0], noUpgrade: "http://" + addrs[1],
+		buffering: "http://" + addrs[2], shortIdle: "http://" + addrs[3]}
+}
+
+// runNginx runs nginx with configuration conf in dir until the test ends
+// or stop is called, and waits until it answers at each of addrs.
+func runNginx(t *testing.T, bin, dir string, conf []byte, addrs []string) (stop func()) {
+	t.Helper()
 	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath, "-g", "daemon off;")
@@ -168,19 +178,23 @@ func startNginx(t *testing.T, upstream string) nginxBases {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT) // graceful: master and workers
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", log)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // fast: master and workers close every connection
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+			if t.Failed() {
+				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+				t.Logf("nginx error.log:\n%s", log)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	for _, addr := range addrs {
 		base := "http://" + addr
 		waitFor(t, func() bool {
@@ -197,8 +211,7 @@ func startNginx(t *testing.T, upstream string) nginxBases {
 			return resp.StatusCode == 200
 		})
 	}
-	return nginxBases{good: "http://" + addrs[0], noUpgrade: "http://" + addrs[1],
-		buffering: "http://" + addrs[2], shortIdle: "http://" + addrs[3]}
+	return stop
 }
 
 // gatedJob is the shell script of a job that prints "first", waits until

@@ -86,6 +86,16 @@ const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(s scanner) (jobs.Job, error) {
+	j, p, err := scanJobRow(s)
+	if err != nil {
+		return j, err
+	}
+	j.Progress = p.Snapshot(j.Status)
+	return j, nil
+}
+
+// scanJobRow scans a job row and its raw progress state.
+func scanJobRow(s scanner) (jobs.Job, store.Progress, error) {
 	var (
 		j                 jobs.Job
 		command           string
@@ -98,12 +108,10 @@ func scanJob(s scanner) (jobs.Job, error) {
 	dest := append([]any{&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
 		&created, &started, &finished, &j.LastSeq, &j.LastLine, &j.Agent, &heard}, progress.dest()...)
 	if err := s.Scan(dest...); err != nil {
-		return j, err
+		return j, store.Progress{}, err
 	}
-	p := progress.progress()
-	j.Progress = p.Snapshot(j.Status)
 	if err := json.Unmarshal([]byte(command), &j.Command); err != nil {
-		return j, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
+		return j, store.Progress{}, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
 	}
 	if exitCode.Valid {
 		c := int(exitCode.Int64)
@@ -124,7 +132,7 @@ func scanJob(s scanner) (jobs.Job, error) {
 		t := fromMicros(heard.Int64)
 		j.LastHeard = &t
 	}
-	return j, nil
+	return j, progress.progress(), nil
 }
 
 // Job returns the job named by ref (its ID, or its UID when ref.UID is
@@ -187,4 +195,49 @@ func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
 		}
 	}
 	return list, nil
+}
+
+// ExportJobs returns up to limit job rows with id > after, in id order, as
+// stored (jobrun migrate copies them to another backend).
+func (db *DB) ExportJobs(ctx context.Context, after jobs.ID, limit int) ([]store.JobRow, error) {
+	rows, err := db.reader.QueryContext(ctx, "SELECT "+jobColumns+" FROM jobs WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("export jobs: %w", db.translate(err))
+	}
+	defer rows.Close()
+	var out []store.JobRow
+	for rows.Next() {
+		var r store.JobRow
+		if r.Job, r.Progress, err = scanJobRow(rows); err != nil {
+			return nil, fmt.Errorf("export jobs: %w", db.translate(err))
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export jobs: %w", db.translate(err))
+	}
+	return out, nil
+}
+
+// ExportChunks returns up to limit chunk rows of job id that follow seq
+// after (first_seq > after), in seq order, as stored.
+func (db *DB) ExportChunks(ctx context.Context, id jobs.ID, after jobs.Seq, limit int) ([]store.ChunkRow, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT first_seq, last_seq, first_line, last_line, n, body FROM chunks
+		WHERE job_id = ? AND first_seq > ? ORDER BY first_seq LIMIT ?`, id, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("export events of job %d: %w", id, db.translate(err))
+	}
+	defer rows.Close()
+	var out []store.ChunkRow
+	for rows.Next() {
+		var c store.ChunkRow
+		if err := rows.Scan(&c.First, &c.Last, &c.FirstLine, &c.LastLine, &c.N, &c.Body); err != nil {
+			return nil, fmt.Errorf("export events of job %d: %w", id, db.translate(err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export events of job %d: %w", id, db.translate(err))
+	}
+	return out, nil
 }
