@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -51,6 +52,23 @@ func CheckAgentJob(j *jobs.Job) error {
 		}
 	}
 	return nil
+}
+
+// AgentCommand checks a reported job (CheckAgentJob, which fills in its
+// defaults) and returns its command as stored: JSON, at most
+// MaxCommandBytes.
+func AgentCommand(j *jobs.Job) (string, error) {
+	if err := CheckAgentJob(j); err != nil {
+		return "", err
+	}
+	cmdJSON, err := json.Marshal(j.Command)
+	if err != nil {
+		return "", err
+	}
+	if len(cmdJSON) > MaxCommandBytes {
+		return "", fmt.Errorf("command longer than %d bytes: %w", MaxCommandBytes, jobs.ErrInvalid)
+	}
+	return string(cmdJSON), nil
 }
 
 // CheckIngest checks an agent's batch before any database work: not

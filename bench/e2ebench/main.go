@@ -7,7 +7,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/jobrun/jobrun/bench/benchws"
 )
 
 func main() {
@@ -34,7 +35,7 @@ func main() {
 	if *replayURL != "" {
 		for i := 0; i < *times; i++ {
 			start := time.Now()
-			n, err := dialCount(context.Background(), *replayURL)
+			n, err := benchws.DialCount(context.Background(), *replayURL)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "e2ebench:", err)
 				os.Exit(1)
@@ -105,7 +106,7 @@ func run(bin, file string, lines int) error {
 		return err
 	}
 	gate.Close()
-	n, err := count(ctx, c)
+	n, err := benchws.Count(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func run(bin, file string, lines int) error {
 	replayURL := strings.Replace(base, "http://", "ws://", 1) + "/api/jobs/" + m[1] + "/stream?after=0"
 	cpu0 := cpuTime(srv.Process.Pid)
 	start = time.Now()
-	n, err = dialCount(ctx, replayURL)
+	n, err = benchws.DialCount(ctx, replayURL)
 	if err != nil {
 		return err
 	}
@@ -181,37 +182,4 @@ func cpuTime(pid int) time.Duration {
 	fmt.Sscan(f[11], &utime)
 	fmt.Sscan(f[12], &stime)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// dialCount opens a stream and counts its events (count).
-func dialCount(ctx context.Context, url string) (int, error) {
-	c, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	return count(ctx, c)
-}
-
-// count reads a stream to its end and returns how many events it carried.
-func count(ctx context.Context, c *websocket.Conn) (int, error) {
-	defer c.CloseNow()
-	c.SetReadLimit(256 << 20)
-	n := 0
-	var buf bytes.Buffer
-	for {
-		// Read into one reused buffer, as a client that cares would.
-		_, r, err := c.Reader(ctx)
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
-				return n, nil
-			}
-			return n, err
-		}
-		msg := buf.Bytes()
-		n += bytes.Count(msg, []byte(`{"seq":`))
-	}
 }

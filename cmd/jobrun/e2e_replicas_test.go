@@ -28,28 +28,7 @@ import (
 // replicas ("Several servers"), the listen and upstream addresses aside:
 // round robin without affinity, WebSocket upgrades, no buffering, and a
 // failed replica skipped for new connections.
-var balancerConf = template.Must(template.New("balancer").Parse(`
-# Written by cmd/jobrun/e2e_replicas_test.go.
-worker_processes 1;
-pid {{.Dir}}/nginx.pid;
-lock_file {{.Dir}}/nginx.lock;
-error_log {{.Dir}}/error.log info;
-{{if .Root}}user root;{{end}}
-events { worker_connections 256; }
-
-http {
-	access_log {{.Dir}}/access.log;
-	client_body_temp_path {{.Dir}}/tmp/body;
-	proxy_temp_path {{.Dir}}/tmp/proxy;
-	fastcgi_temp_path {{.Dir}}/tmp/fastcgi;
-	uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
-	scgi_temp_path {{.Dir}}/tmp/scgi;
-
-	map $http_upgrade $connection_upgrade {
-		default upgrade;
-		''      close;
-	}
-
+var balancerConf = template.Must(template.New("balancer").Parse(nginxHead + `
 	upstream jobrun {
 		{{range .Upstreams}}server {{.}} max_fails=1 fail_timeout=5s;
 		{{end}}

@@ -39,15 +39,12 @@ func needNginx(t *testing.T) string {
 	return nginxPath
 }
 
-// nginxConf is the configuration the tests run: the first server block is
-// the one docs/deploy.md recommends (the upstream and listen addresses
-// aside); the others are common mistakes: a plain proxy_pass, which does
-// not pass WebSocket upgrades (HTTP/1.0 to the upstream, no Upgrade
-// header); buffering that ignores jobrun's X-Accel-Buffering: no, with
-// compression of event streams (which holds them back); and a
-// read timeout shorter than the streams' heartbeat.
-var nginxConf = template.Must(template.New("nginx").Parse(`
-# Written by cmd/jobrun/nginx_test.go.
+// nginxHead is the start of every nginx configuration the tests run: a
+// child process that keeps everything in the test's folder {{.Dir}}, and
+// the map that sends Connection: upgrade only for upgrade requests. The
+// http block stays open for the servers.
+const nginxHead = `
+# Written by cmd/jobrun's tests.
 worker_processes 1;
 pid {{.Dir}}/nginx.pid;
 lock_file {{.Dir}}/nginx.lock;
@@ -63,11 +60,20 @@ http {
 	uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
 	scgi_temp_path {{.Dir}}/tmp/scgi;
 
-	# Connection: upgrade only for upgrade requests.
 	map $http_upgrade $connection_upgrade {
 		default upgrade;
 		''      close;
 	}
+`
+
+// nginxConf is the configuration the tests run: the first server block is
+// the one docs/deploy.md recommends (the upstream and listen addresses
+// aside); the others are common mistakes: a plain proxy_pass, which does
+// not pass WebSocket upgrades (HTTP/1.0 to the upstream, no Upgrade
+// header); buffering that ignores jobrun's X-Accel-Buffering: no, with
+// compression of event streams (which holds them back); and a
+// read timeout shorter than the streams' heartbeat.
+var nginxConf = template.Must(template.New("nginx").Parse(nginxHead + `
 
 	server {
 		listen {{.Good}};

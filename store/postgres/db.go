@@ -116,7 +116,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if err != nil {
 		db.pool.Close()
-		var se *schemaError
+		var se *store.SchemaError
 		if errors.As(err, &se) || errors.Is(err, jobs.ErrNotFound) {
 			return nil, err
 		}

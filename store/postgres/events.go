@@ -55,11 +55,8 @@ func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) er
 		if err != nil {
 			return err
 		}
-		if st.status.Final() {
-			return fmt.Errorf("job %d is already %s: %w", id, st.status, jobs.ErrConflict)
-		}
-		if evs[0].Seq != st.lastSeq+1 {
-			return fmt.Errorf("first seq %d does not follow the last stored seq %d: %w", evs[0].Seq, st.lastSeq, jobs.ErrConflict)
+		if err := store.CheckAppend(id, st.status, st.lastSeq, evs[0].Seq); err != nil {
+			return err
 		}
 		return insertEvents(ctx, tx, id, st, evs, false)
 	})
@@ -186,8 +183,8 @@ func (db *DB) jobExists(ctx context.Context, id jobs.ID) error {
 	return db.translate(err)
 }
 
-// Tail returns the last n events of job id (all of them when it has fewer),
-// in seq order. An unknown job is an error wrapping jobs.ErrNotFound.
+// Tail returns the last n events of job id (fewer when it has fewer), as
+// every backend's Tail.
 func (db *DB) Tail(ctx context.Context, id jobs.ID, n int) ([]jobs.Event, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("tail of job %d: n %d: %w", id, n, jobs.ErrInvalid)
@@ -212,15 +209,13 @@ func (db *DB) Tail(ctx context.Context, id jobs.ID, n int) ([]jobs.Event, error)
 	return evs, nil
 }
 
-// EventsBefore returns the events of job id with seq < before, at most n of
-// them: the n right before it (fewer near the start), in seq order. An
-// unknown job is an error wrapping jobs.ErrNotFound.
+// EventsBefore returns the (at most) n events of job id right before seq
+// before, as every backend's EventsBefore.
 func (db *DB) EventsBefore(ctx context.Context, id jobs.ID, before jobs.Seq, n int) ([]jobs.Event, error) {
 	if n <= 0 || before < 1 {
 		return nil, fmt.Errorf("events of job %d before seq %d: n %d: %w", id, before, n, jobs.ErrInvalid)
 	}
-	after := max(before-1-jobs.Seq(n), 0)
-	limit := int(before - 1 - after)
+	after, limit := store.BeforeRange(before, n)
 	var evs []jobs.Event
 	var err error
 	if limit > 0 {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -22,25 +21,15 @@ import (
 // batch at once store it once: the second waits for the first's lock,
 // then finds the events stored and compares them.
 
-// RegisterJob registers a job that an agent reports, keyed by its uid. The
-// first call inserts it as running; a later call with the same uid (a
-// retried or reconnecting agent, on any replica) returns the same job.
-// Either way the agent counts as heard now. It returns the job's id and
-// the last seq stored for it: the agent resends from the next one.
-//
-// Errors: a malformed job wraps jobs.ErrInvalid; a uid that belongs to a
-// job not reported by an agent wraps jobs.ErrConflict; a job that the
-// server already ended as lost wraps jobs.ErrGone.
+// RegisterJob registers a job that an agent reports, keyed by its uid, and
+// returns its id and last stored seq, with the same rules and errors as
+// every backend (the SQLite backend's RegisterJob says them; the
+// conformance suite checks them): a retried or reconnecting agent, on any
+// replica, gets the same job.
 func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, error) {
-	if err := store.CheckAgentJob(&j); err != nil {
-		return 0, 0, fmt.Errorf("register job %s: %w", j.UID, err)
-	}
-	cmdJSON, err := json.Marshal(j.Command)
+	cmdJSON, err := store.AgentCommand(&j)
 	if err != nil {
 		return 0, 0, fmt.Errorf("register job %s: %w", j.UID, err)
-	}
-	if len(cmdJSON) > store.MaxCommandBytes {
-		return 0, 0, fmt.Errorf("register job %s: command longer than %d bytes: %w", j.UID, store.MaxCommandBytes, jobs.ErrInvalid)
 	}
 	var (
 		id   jobs.ID
@@ -53,7 +42,7 @@ func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, e
 			(uid, name, command, cwd, host, status, created_at, started_at, agent, last_heard)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, now())
 			ON CONFLICT (uid) DO NOTHING RETURNING id`,
-			j.UID, j.Name, string(cmdJSON), j.Cwd, j.Host, jobs.StatusRunning, µs(j.CreatedAt), µs(*j.StartedAt)).Scan(&id)
+			j.UID, j.Name, cmdJSON, j.Cwd, j.Host, jobs.StatusRunning, µs(j.CreatedAt), µs(*j.StartedAt)).Scan(&id)
 		if err == nil {
 			last = 0
 			var b pgx.Batch
@@ -89,18 +78,11 @@ func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, e
 }
 
 // IngestEvents stores a batch of events that the agent of job id reports,
-// idempotently by seq, in one transaction: events up to the job's last
-// stored seq must be the same as the stored ones (their wire JSON is
-// compared byte for byte) and are skipped; the rest, which must follow the
-// last stored seq without a gap, are appended. It returns the events it
-// appended (to publish after this returns; possibly none) and the job's
-// last stored seq, which the agent may count as delivered.
-//
-// Errors: a malformed batch, a gap, or a line longer than
-// jobs.MaxLineBytes wraps jobs.ErrInvalid; a resent event that differs
-// from the stored one wraps jobs.ErrMismatch; events for a job that the
-// server ended as lost wrap jobs.ErrGone; events after a job's exit, or
-// for a job not reported by an agent, wrap jobs.ErrConflict.
+// idempotently by seq, in one transaction under the job's row lock, and
+// returns the events it appended (to publish after this returns; possibly
+// none) and the job's last stored seq. The rules and errors are every
+// backend's (store.Resent, store.CompareResent, store.AcceptsEvents; the
+// SQLite backend's IngestEvents says them).
 func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([]jobs.Event, jobs.Seq, error) {
 	if err := store.CheckIngest(evs); err != nil {
 		return nil, 0, fmt.Errorf("ingest into job %d: %w", id, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 // The listener is a DB's one connection outside the pool, on which it
@@ -82,7 +83,7 @@ func (l *listener) run() {
 		if err != nil {
 			if l.ctx.Err() == nil {
 				l.db.opts.Logger.Warn("postgres: cannot listen for other replicas' changes; retrying", "err", err, "in", wait)
-				if pause(l.ctx, wait) != nil {
+				if store.Pause(l.ctx, wait) != nil {
 					return
 				}
 				wait = min(2*wait, 5*time.Second)

@@ -4,57 +4,19 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded SQL file, migrations/NNNN_name.sql, that
-// brings the schema to version NNNN.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. Versions
-// must be 1, 2, 3, ... with no gap: a gap is a bug in this binary.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its version number", name)
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// migrations returns the embedded migrations in version order.
+func migrations() ([]store.Migration, error) { return store.Migrations(migrationFS, "migrations") }
 
 // LatestSchema is the schema version this binary migrates to.
 func LatestSchema() int {
@@ -63,27 +25,6 @@ func LatestSchema() int {
 		panic(err) // the embedded files are part of the binary
 	}
 	return len(ms)
-}
-
-// schemaError reports a database whose schema this binary cannot use.
-type schemaError struct {
-	name        string
-	have, knows int
-}
-
-func (e *schemaError) Error() string {
-	if e.have > e.knows {
-		return fmt.Sprintf("database %s has schema version %d, this jobrun knows up to %d; upgrade jobrun", e.name, e.have, e.knows)
-	}
-	return fmt.Sprintf("database %s has schema version %d, this jobrun needs %d; start this jobrun's serve once (it migrates the database)",
-		e.name, e.have, e.knows)
-}
-
-func (e *schemaError) Unwrap() error {
-	if e.have > e.knows {
-		return jobs.ErrSchemaTooNew
-	}
-	return jobs.ErrConflict
 }
 
 // The schema version lives in a table of its own, created by the first
@@ -130,7 +71,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, name string) error {
 		return err
 	}
 	if v > latest {
-		return &schemaError{name, v, latest}
+		return &store.SchemaError{Name: name, Have: v, Knows: latest}
 	}
 	if v == latest {
 		return nil
@@ -144,8 +85,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, name string) error {
 		return err
 	}
 	for _, m := range ms[v:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	if _, err := tx.Exec(ctx, "DELETE FROM jobrun_schema"); err != nil {
@@ -169,7 +110,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, name string) error {
 	case v == 0:
 		return fmt.Errorf("database %s has no jobrun schema yet (jobrun serve creates it): %w", name, jobs.ErrNotFound)
 	case v != latest:
-		return &schemaError{name, v, latest}
+		return &store.SchemaError{Name: name, Have: v, Knows: latest}
 	}
 	return nil
 }

@@ -48,11 +48,8 @@ func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) er
 			return err
 		}
 		uid = st.uid
-		if st.status.Final() {
-			return fmt.Errorf("job %d is already %s: %w", id, st.status, jobs.ErrConflict)
-		}
-		if evs[0].Seq != st.lastSeq+1 {
-			return fmt.Errorf("first seq %d does not follow the last stored seq %d: %w", evs[0].Seq, st.lastSeq, jobs.ErrConflict)
+		if err := store.CheckAppend(id, st.status, st.lastSeq, evs[0].Seq); err != nil {
+			return err
 		}
 		return insertEvents(ctx, tx, id, st, evs)
 	})

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -33,15 +32,9 @@ import (
 // job not reported by an agent wraps jobs.ErrConflict; a job that the
 // server already ended as lost wraps jobs.ErrGone.
 func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, error) {
-	if err := store.CheckAgentJob(&j); err != nil {
-		return 0, 0, fmt.Errorf("register job %s: %w", j.UID, err)
-	}
-	cmdJSON, err := json.Marshal(j.Command)
+	cmdJSON, err := store.AgentCommand(&j)
 	if err != nil {
 		return 0, 0, fmt.Errorf("register job %s: %w", j.UID, err)
-	}
-	if len(cmdJSON) > store.MaxCommandBytes {
-		return 0, 0, fmt.Errorf("register job %s: command longer than %d bytes: %w", j.UID, store.MaxCommandBytes, jobs.ErrInvalid)
 	}
 	now := micros(time.Now())
 	var (
@@ -61,7 +54,7 @@ func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, e
 			return tx.QueryRowContext(ctx, `INSERT INTO jobs
 				(uid, name, command, cwd, host, status, created_at, started_at, agent, last_heard)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id`,
-				j.UID, j.Name, string(cmdJSON), j.Cwd, j.Host, jobs.StatusRunning,
+				j.UID, j.Name, cmdJSON, j.Cwd, j.Host, jobs.StatusRunning,
 				micros(j.CreatedAt), micros(*j.StartedAt), now).Scan(&id)
 		case err != nil:
 			return err

@@ -158,13 +158,9 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 
 // Jobs returns a page of jobs, newest (highest ID) first.
 func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
-	switch {
-	case q.Limit < 0 || q.Before < 0:
-		return nil, fmt.Errorf("list jobs: limit %d, before %d: %w", q.Limit, q.Before, jobs.ErrInvalid)
-	case q.Limit == 0:
-		q.Limit = 100
-	case q.Limit > 1000:
-		q.Limit = 1000
+	q, err := q.Page()
+	if err != nil {
+		return nil, err
 	}
 	query, args := "SELECT "+jobColumns+" FROM jobs ORDER BY id DESC LIMIT ?", []any{q.Limit}
 	if q.Before != 0 {

@@ -51,8 +51,7 @@ func (db *DB) EventsBefore(ctx context.Context, id jobs.ID, before jobs.Seq, n i
 	if n <= 0 || before < 1 {
 		return nil, fmt.Errorf("events of job %d before seq %d: n %d: %w", id, before, n, jobs.ErrInvalid)
 	}
-	after := max(before-1-jobs.Seq(n), 0)
-	limit := int(before - 1 - after)
+	after, limit := store.BeforeRange(before, n)
 	var evs []jobs.Event
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
