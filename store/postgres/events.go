@@ -139,14 +139,22 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 	return evs, nil
 }
 
+// chunksAfter selects the chunk rows of job $1 that hold the events
+// $2+1 .. $2+$3, in seq order. Chunks are contiguous and disjoint, so
+// ordering by last_seq is ordering by first_seq, and the (job_id,
+// last_seq) index seeks straight to the chunk holding $2+1; the bounds
+// keep the answer to the rows needed (PostgreSQL sends a query's whole
+// answer, where SQLite steps row by row), and the index scan to a range:
+// a chunk holding seq $2+$3 ends at most MaxChunkEvents-1 later.
+var chunksAfter = fmt.Sprintf(`SELECT first_seq, n, body FROM chunks
+	WHERE job_id = $1 AND last_seq > $2 AND last_seq < $2 + $3 + %d AND first_seq <= $2 + $3
+	ORDER BY last_seq`, store.MaxChunkEvents)
+
 // eventsIn reads at most limit events of job id with seq > after, in seq
 // order, from the chunk rows that hold them (one query: a statement sees
-// one snapshot). Chunks are contiguous and disjoint, so ordering by
-// last_seq is ordering by first_seq, and the (job_id, last_seq) index
-// seeks straight to the chunk holding after+1.
+// one snapshot).
 func (db *DB) eventsIn(ctx context.Context, id jobs.ID, after jobs.Seq, limit int) ([]jobs.Event, error) {
-	rows, err := db.pool.Query(ctx, `SELECT first_seq, n, body FROM chunks
-		WHERE job_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3`, id, after, limit)
+	rows, err := db.pool.Query(ctx, chunksAfter, id, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}

@@ -132,8 +132,7 @@ func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([
 
 // eventsRange reads the n events of job id after seq after inside tx.
 func eventsRange(ctx context.Context, tx pgx.Tx, id jobs.ID, after jobs.Seq, n int) ([]jobs.Event, error) {
-	rows, err := tx.Query(ctx, `SELECT first_seq, n, body FROM chunks
-		WHERE job_id = $1 AND last_seq > $2 ORDER BY last_seq`, id, after)
+	rows, err := tx.Query(ctx, chunksAfter, id, after, n)
 	if err != nil {
 		return nil, err
 	}
