@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -226,16 +227,13 @@ func TestReplicasLiveAcrossReplicas(t *testing.T) {
 	// B's dashboard is open before the job starts, and must show it
 	// running (before the job may go on) and then succeeded.
 	connected, running, dash := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var connectedOnce, runningOnce sync.Once
 	go func() {
 		defer close(dash)
 		readDashboard(ctx, t, b.base, func(j jobs.Job) bool {
-			if connected != nil {
-				close(connected)
-				connected = nil
-			}
-			if j.ID == 2 && j.Status == jobs.StatusRunning && running != nil {
-				close(running)
-				running = nil
+			connectedOnce.Do(func() { close(connected) })
+			if j.ID == 2 && j.Status == jobs.StatusRunning {
+				runningOnce.Do(func() { close(running) })
 			}
 			return j.ID == 2 && j.Status == jobs.StatusSucceeded
 		})

@@ -117,6 +117,7 @@ func TestRelayCancel(t *testing.T) {
 		return nil
 	})
 	ctx := storetest.Ctx(t)
+	b.Changes().NextChanges(ctx, 5*time.Second) // returns once b listens, as a serve does from its start
 	if err := a.RelayCancel(ctx, 7); err != nil {
 		t.Fatalf("RelayCancel(7): %v", err)
 	}
