@@ -110,10 +110,13 @@ func run(bin, file string, lines int) error {
 	if err != nil {
 		return err
 	}
-	live := time.Since(start)
-	if n != lines+1 {
-		return fmt.Errorf("live viewer got %d events, want %d", n, lines+1)
+	liveTime := time.Since(start)
+	// A line may come in pieces (a read that ends mid-line and a pause
+	// before the rest): at least one event per line, and the exit.
+	if n < lines+1 {
+		return fmt.Errorf("live viewer got %d events, want at least %d", n, lines+1)
 	}
+	live := n // events
 	cmd.Wait()
 	hwm := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
 
@@ -135,12 +138,12 @@ func run(bin, file string, lines int) error {
 	}
 	replay := time.Since(start)
 	replayCPU := cpuTime(srv.Process.Pid) - cpu0
-	if n != lines+1 {
-		return fmt.Errorf("replay got %d events, want %d", n, lines+1)
+	if n != live {
+		return fmt.Errorf("replay got %d events, the live viewer %d", n, live)
 	}
 
 	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f replay_server_cpu_seconds=%.3f live_peak_rss_kib=%d\n",
-		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds(), replayCPU.Seconds(), hwm)
+		float64(lines)/ingest.Seconds(), float64(lines)/liveTime.Seconds(), replay.Seconds(), replayCPU.Seconds(), hwm)
 	return nil
 }
 
