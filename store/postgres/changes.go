@@ -13,10 +13,11 @@ import (
 // calls; beyond it, the next call re-reads every live job's last seq.
 const maxDirty = 4096
 
-// Changes is a feed of the commits that any process makes to the database
-// (other replicas, and this one), for a stream.Hub: every write
-// transaction NOTIFYs its job and last seq when it commits, and the DB's
-// listener collects them here. Each consumer needs its own Changes; its
+// Changes is a feed of the commits that other processes make to the
+// database (other replicas, operators' commands), for a stream.Hub: every
+// write transaction NOTIFYs its job and last seq when it commits, and the
+// DB's listener collects them here. This DB's own commits are left out
+// (the process publishes them itself), but for new jobs. Each consumer needs its own Changes; its
 // NextChanges is for one goroutine. Close it when done.
 type Changes struct {
 	l    *listener

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,9 +54,10 @@ type Options struct {
 // processes (jobrun serve replicas, and the operators' commands). Its
 // methods are safe for concurrent use.
 type DB struct {
-	pool *pgxpool.Pool
-	name string // the URL without its password, for messages
-	opts Options
+	pool   *pgxpool.Pool
+	name   string // the URL without its password, for messages
+	opts   Options
+	origin string // names this DB's commits in notifications
 
 	lmu    sync.Mutex
 	listen *listener // started on first use (listen.go)
@@ -104,7 +107,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		cfg.MaxConns = opts.MaxConns
 	}
 	cc := cfg.ConnConfig
-	db := &DB{name: fmt.Sprintf("postgres://%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database), opts: opts}
+	var raw [6]byte
+	rand.Read(raw[:])
+	db := &DB{name: fmt.Sprintf("postgres://%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database), opts: opts,
+		origin: hex.EncodeToString(raw[:])}
 	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", db.name, db.translate(err))
@@ -176,17 +182,18 @@ func (db *DB) writeTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
-// notifyJobs is the channel of job changes: the payload is "ID SEQ" (the
-// job and its last committed seq) or "*" (any job may have changed: a
-// remove, a prune). NOTIFY is sent inside the committing transaction, so
-// it is delivered only after the commit, and PostgreSQL folds identical
-// notifications of one transaction into one.
+// notifyJobs is the channel of job changes: the payload is "ID SEQ
+// ORIGIN" (the job, its last committed seq, and the DB that committed it)
+// or "*" (any job may have changed: a remove, a prune). NOTIFY is sent
+// inside the committing transaction, so it is delivered only after the
+// commit, and PostgreSQL folds identical notifications of one transaction
+// into one.
 const notifyJobs = "jobrun_jobs"
 
 // queueNotify adds the notification of job id's new last seq to b, to
 // send in the transaction b belongs to.
-func queueNotify(b *pgx.Batch, id jobs.ID, last jobs.Seq) {
-	b.Queue("SELECT pg_notify($1, $2)", notifyJobs, fmt.Sprintf("%d %d", id, last))
+func (db *DB) queueNotify(b *pgx.Batch, id jobs.ID, last jobs.Seq) {
+	b.Queue("SELECT pg_notify($1, $2)", notifyJobs, fmt.Sprintf("%d %d %s", id, last, db.origin))
 }
 
 // NotifyAll tells every replica that any job may have changed (after a

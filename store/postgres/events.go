@@ -58,7 +58,7 @@ func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) er
 		if err := store.CheckAppend(id, st.status, st.lastSeq, evs[0].Seq); err != nil {
 			return err
 		}
-		return insertEvents(ctx, tx, id, st, evs, false)
+		return db.insertEvents(ctx, tx, id, st, evs, false)
 	})
 	if err != nil {
 		return fmt.Errorf("append events to job %d: %w", id, err)
@@ -70,7 +70,7 @@ func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) er
 // rows, updates the job row (and, for an agent's events, when it was last
 // heard) and notifies the job's new last seq, all inside tx and in one
 // round trip.
-func insertEvents(ctx context.Context, tx pgx.Tx, id jobs.ID, st jobState, evs []jobs.Event, heard bool) error {
+func (db *DB) insertEvents(ctx context.Context, tx pgx.Tx, id jobs.ID, st jobState, evs []jobs.Event, heard bool) error {
 	var b pgx.Batch
 	var c store.ChunkEncoder
 	flush := func() {
@@ -117,7 +117,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, id jobs.ID, st jobState, evs [
 			signal = $5, finished_at = $6, last_heard = COALESCE($7, last_heard) WHERE id = $8`,
 			last.Seq, lastLine, last.Status, last.ExitCode, last.Signal, µs(finished), heardAt, id)
 	}
-	queueNotify(&b, id, last.Seq)
+	db.queueNotify(&b, id, last.Seq)
 	return tx.SendBatch(ctx, &b).Close()
 }
 

@@ -120,7 +120,7 @@ func (db *DB) ImportJob(ctx context.Context, row store.JobRow, from jobs.Seq, ne
 			return fmt.Errorf("%w: its events end at seq %d, its row says %d", store.ErrCorrupt, after, j.LastSeq)
 		}
 		var b pgx.Batch
-		queueNotify(&b, id, j.LastSeq)
+		db.queueNotify(&b, id, j.LastSeq)
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {

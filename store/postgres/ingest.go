@@ -46,7 +46,7 @@ func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, e
 		if err == nil {
 			last = 0
 			var b pgx.Batch
-			queueNotify(&b, id, 0)
+			db.queueNotify(&b, id, 0)
 			return tx.SendBatch(ctx, &b).Close()
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -122,7 +122,7 @@ func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([
 		}
 		fresh = evs[k:]
 		last = fresh[len(fresh)-1].Seq
-		return insertEvents(ctx, tx, id, st, fresh, true)
+		return db.insertEvents(ctx, tx, id, st, fresh, true)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("ingest into job %d: %w", id, err)
@@ -221,7 +221,7 @@ func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]store.Expir
 				return nil
 			}
 			e := store.LostExit(st.lastSeq + 1)
-			if err := insertEvents(ctx, tx, id, st, []jobs.Event{e}, false); err != nil {
+			if err := db.insertEvents(ctx, tx, id, st, []jobs.Event{e}, false); err != nil {
 				return err
 			}
 			ev = &e

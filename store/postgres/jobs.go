@@ -63,7 +63,7 @@ func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
 			return err
 		}
 		var b pgx.Batch
-		queueNotify(&b, id, 0)
+		db.queueNotify(&b, id, 0)
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {

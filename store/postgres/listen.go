@@ -150,11 +150,22 @@ func (l *listener) dispatch(n *pgconn.Notification) {
 			l.markAll()
 			return
 		}
-		idStr, seqStr, _ := strings.Cut(n.Payload, " ")
-		id, err1 := strconv.ParseInt(idStr, 10, 64)
-		seq, err2 := strconv.ParseInt(seqStr, 10, 64)
+		f := strings.Fields(n.Payload)
+		if len(f) < 2 {
+			l.markAll()
+			return
+		}
+		id, err1 := strconv.ParseInt(f[0], 10, 64)
+		seq, err2 := strconv.ParseInt(f[1], 10, 64)
 		if err1 != nil || err2 != nil {
 			l.markAll()
+			return
+		}
+		// This DB's own commits are published by this process itself
+		// (ingest, the reaper), which knows them before the notification
+		// comes back: only a new job (seq 0, nothing to publish yet) is
+		// news to its dashboards.
+		if len(f) > 2 && f[2] == l.db.origin && seq > 0 {
 			return
 		}
 		l.mark(jobs.ID(id), jobs.Seq(seq))
