@@ -191,7 +191,7 @@ func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]store.Expir
 	if !got {
 		return nil, nil
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", reaperLock)
+	defer unlock(ctx, conn, reaperLock)
 
 	rows, err := conn.Query(ctx, `SELECT id FROM jobs
 		WHERE status = $1 AND agent AND (last_heard IS NULL OR last_heard < $2)`, jobs.StatusRunning, cutoff)

@@ -65,7 +65,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, name string) error {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 		return err
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
+	defer unlock(ctx, conn, migrationLock)
 	v, err := schemaVersion(ctx, conn)
 	if err != nil {
 		return err
@@ -96,6 +96,17 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, name string) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// unlock releases the session advisory lock key held on conn. A
+// connection that cannot say it did is closed (the server then drops the
+// lock) rather than go back to the pool holding it.
+func unlock(ctx context.Context, conn *pgxpool.Conn, key int64) {
+	ctx = context.WithoutCancel(ctx)
+	var released bool
+	if err := conn.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", key).Scan(&released); err != nil || !released {
+		conn.Conn().Close(ctx)
+	}
 }
 
 // checkSchema refuses a database whose schema is not exactly this
