@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -9,15 +8,6 @@ import (
 	"github.com/jobrun/jobrun/store/postgres/pgtest"
 	"github.com/jobrun/jobrun/store/storetest"
 )
-
-// benchLines returns n stdout line events of about 60 bytes from seq first.
-func benchLines(first jobs.Seq, n int) []jobs.Event {
-	evs := storetest.Lines(first, n, "")
-	for i := range evs {
-		evs[i].Data = fmt.Appendf(nil, "%-50s%09d", "2026-11-25 21:00:00 compiling package", evs[i].Seq)
-	}
-	return evs
-}
 
 // BenchmarkIngest stores an agent's batches of 1000 line events of ~60
 // bytes, one transaction each, as a replica's ingest does.
@@ -28,7 +18,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := benchLines(1, 1000)
+	batch := storetest.BenchLines(1, 1000)
 	b.SetBytes(int64(len(batch) * 60))
 	next := jobs.Seq(1)
 	for b.Loop() {
@@ -48,28 +38,9 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkEvents(b *testing.B) {
 	const total, page = 1_000_000, 8192
 	db := open(b, pgtest.DB(b), postgres.Options{})
-	ctx := storetest.Ctx(b)
 	j := storetest.CreateJob(b, db)
 	for first := jobs.Seq(1); first <= total; first += 4000 {
-		storetest.Append(b, db, j.ID, benchLines(first, 4000))
+		storetest.Append(b, db, j.ID, storetest.BenchLines(first, 4000))
 	}
-	read := 0
-	for b.Loop() {
-		after := jobs.Seq(0)
-		for {
-			evs, err := db.Events(ctx, j.ID, after, page)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(evs) == 0 {
-				break
-			}
-			after = evs[len(evs)-1].Seq
-			read += len(evs)
-		}
-		if after != total {
-			b.Fatalf("read up to seq %d, want %d", after, total)
-		}
-	}
-	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchReplay(b, db, j.ID, total, page)
 }
