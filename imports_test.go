@@ -49,7 +49,7 @@ var importRules = []struct {
 var stdlibOnly = []string{"jobs/progress"}
 
 // testOnly are packages that only tests may import.
-var testOnly = []string{"stream/streamtest"}
+var testOnly = []string{"stream/streamtest", "store/storetest", "store/postgres/pgtest"}
 
 // onlyImporters lists third-party packages that one part of the module
 // alone may import (a pattern as in importRules).
@@ -191,6 +191,13 @@ func TestImportRulesCatch(t *testing.T) {
 		{"store/sqlite", "store", true},
 		{"store", "store/sqlite", false},
 		{"store/postgres", "store/sqlite", false},
+		{"store/postgres", "store", true},
+		{"store/postgres", "stream", false},
+		{"store/sqlite", "store/postgres", false},
+		{"store/storetest", "store/sqlite", false},
+		{"store/storetest", "store", true},
+		{"store/postgres/pgtest", "store/postgres", false},
+		{"stream", "store/postgres", false},
 		{"stream", "store/sqlite", false},
 		{"stream", "store", false},
 		{"stream", "stream/api", false},

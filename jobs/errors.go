@@ -23,4 +23,8 @@ var (
 	ErrGone = errors.New("job has ended as lost")
 	// ErrSchemaTooNew: the database was written by a newer jobrun.
 	ErrSchemaTooNew = errors.New("database schema is newer than this jobrun")
+	// ErrUnavailable: the store cannot be reached for now (a database
+	// server restarting, a network cut); the same request may succeed
+	// later.
+	ErrUnavailable = errors.New("database unavailable")
 )

@@ -18,6 +18,11 @@ command -v node >/dev/null || need+=(nodejs)
 # (cmd/jobrun/nginx_test.go); under CI=true they fail rather than skip
 # without it.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+# The PostgreSQL tests start a throwaway cluster of their own with Debian's
+# server binaries (store/postgres/pgtest; never the system cluster the
+# package may start on 5432); under CI=true they fail rather than skip
+# without them.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -271,3 +271,28 @@ func DecodeChunk(body []byte, first jobs.Seq, n int) ([]jobs.Event, error) {
 	}
 	return evs, nil
 }
+
+// AppendDecoded appends the events of one chunk with seq > after to evs,
+// stopping when evs holds limit events. Events are decoded in place, into
+// the slot they end up in. A backend's read of a seq range decodes the
+// chunk rows that cover it with it.
+func AppendDecoded(evs []jobs.Event, body []byte, first jobs.Seq, n int, after jobs.Seq, limit int) ([]jobs.Event, error) {
+	d := NewChunkDecoder(body, first)
+	for len(evs) < limit {
+		evs = append(evs, jobs.Event{})
+		err := d.Next(&evs[len(evs)-1])
+		if err != nil || evs[len(evs)-1].Seq <= after {
+			evs = evs[:len(evs)-1]
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return evs, err
+		}
+	}
+	if len(evs) < limit && d.Seq() != first+jobs.Seq(n) {
+		return evs, fmt.Errorf("%w: %d events, the row says %d", ErrCorrupt, d.Seq()-first, n)
+	}
+	return evs, nil
+}

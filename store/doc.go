@@ -8,7 +8,12 @@
 //   - Validate (validate.go): what a batch must be before any database work
 //     (contiguous seq, known types, the exit event last).
 //   - The query vocabulary (query.go): JobsQuery, RemoveOptions,
-//     PruneQuery, PruneResult, Stats, Expired.
+//     PruneQuery, PruneResult, Stats, Expired; rows as stored, for copying
+//     between backends (export.go).
+//   - The rules of jobs reported by agents (agent.go: what a reported job
+//     and a batch must be, how a resend is told from new events, how a
+//     silent agent's job reads) and of a job's progress state
+//     (progress.go), which each backend stores in its own columns.
 //
 // The guarantees every backend keeps: seq contiguous from 1 with no gap or
 // duplicate; one append is one transaction, and callers publish only what
@@ -17,6 +22,8 @@
 // job never holds up appends for long; the schema is versioned and a
 // database from a newer jobrun is refused with jobs.ErrSchemaTooNew.
 //
-// The backends: store/sqlite (the default; one file, one writer). This
-// package imports no database driver.
+// The backends: store/sqlite (the default; one file, one writer) and
+// store/postgres (several jobrun serve replicas on one database). The
+// conformance suite, store/storetest, checks every guarantee above
+// against both. This package imports no database driver.
 package store

@@ -4,6 +4,7 @@ package store
 // callers ask (queries, options) and what they get back.
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -88,4 +89,25 @@ type Stats struct {
 	// events take), FreeBytes that of its free pages (left by removed
 	// jobs, reused by new events or given back by Reclaim).
 	Bytes, FreeBytes int64
+}
+
+// Page checks q and fills in its defaults: a Limit of 0 means 100, and
+// more than 1000 means 1000.
+func (q JobsQuery) Page() (JobsQuery, error) {
+	switch {
+	case q.Limit < 0 || q.Before < 0:
+		return q, fmt.Errorf("list jobs: limit %d, before %d: %w", q.Limit, q.Before, jobs.ErrInvalid)
+	case q.Limit == 0:
+		q.Limit = 100
+	case q.Limit > 1000:
+		q.Limit = 1000
+	}
+	return q, nil
+}
+
+// BeforeRange is the range of EventsBefore(before, n): the events after
+// seq after, at most limit (0: none).
+func BeforeRange(before jobs.Seq, n int) (after jobs.Seq, limit int) {
+	after = max(before-1-jobs.Seq(n), 0)
+	return after, int(before - 1 - after)
 }

@@ -50,3 +50,17 @@ func Validate(evs []jobs.Event) error {
 	}
 	return nil
 }
+
+// CheckAppend checks that a runner's batch, whose first event has seq
+// first, may be appended to job id, of status st, whose last stored seq is
+// last: the job runs and the batch follows without a gap or a repeat
+// (jobs.ErrConflict).
+func CheckAppend(id jobs.ID, st jobs.Status, last, first jobs.Seq) error {
+	if st.Final() {
+		return fmt.Errorf("job %d is already %s: %w", id, st, jobs.ErrConflict)
+	}
+	if first != last+1 {
+		return fmt.Errorf("first seq %d does not follow the last stored seq %d: %w", first, last, jobs.ErrConflict)
+	}
+	return nil
+}

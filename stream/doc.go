@@ -33,10 +33,12 @@
 //     (Batch.JSON) and the same bytes go to every viewer.
 //   - Waking. Each job's topic has a notify channel that Publish closes and
 //     replaces; waiters then re-read the ring or History. For jobs that
-//     another process writes, the Hub's poller watches History's
-//     DataVersion (PRAGMA data_version) while someone waits, and Poke wakes
+//     another process writes, the Hub asks its Changes (the store
+//     backend's feed of commits made elsewhere: SQLite's data_version
+//     polled, PostgreSQL's LISTEN) while someone waits, and Poke wakes
 //     them; jobs published by this process ignore pokes, since the Hub
-//     already knows their last seq.
+//     already knows their last seq, unless Changes reports them beyond it
+//     (another replica took the job over).
 //
 // # Slow viewers
 //
@@ -52,12 +54,14 @@
 // # Dashboard
 //
 // Publish marks a job in every JobWatch when it publishes the job's first
-// batch, a progress event or its exit; Poke (and the poller) marks all.
+// batch, a progress event or its exit; a job that Changes reports
+// committed elsewhere is marked too, and Poke marks all.
 // A JobWatch is a dirty set, so marking never blocks.
 //
 // # Who closes what
 //
-// The Hub owns its goroutines, the poller and the History reads:
+// The Hub owns its goroutines, the watcher of Changes and the History
+// reads:
 // Hub.Close cancels them and waits. A Subscription and a JobWatch are
 // closed by their consumer.
 //

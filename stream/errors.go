@@ -65,7 +65,7 @@ func StatusCode(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrMediaType):
 		return http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, ErrShuttingDown), errors.Is(err, jobs.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, jobs.ErrNotFound):
 		return http.StatusNotFound

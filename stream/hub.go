@@ -22,11 +22,17 @@ type History interface {
 	Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int) ([]jobs.Event, error)
 }
 
-// dataVersioner is implemented by a History that can tell cheaply whether
-// any process committed since the last call (*sqlite.DB: PRAGMA
-// data_version).
-type dataVersioner interface {
-	DataVersion(ctx context.Context) (int64, error)
+// Changes is how a Hub hears of commits made elsewhere: by other
+// processes sharing one SQLite file, or by other replicas on one
+// PostgreSQL database. Each store backend offers one (sqlite.DB.Changes
+// polls PRAGMA data_version; postgres.DB.Changes LISTENs for the
+// notification every commit sends); cmd/jobrun plugs it in.
+type Changes interface {
+	// NextChanges returns the jobs committed elsewhere since its previous
+	// call, each with its last committed seq, waiting up to about poll
+	// for news (it may return with none). all is true when any job may
+	// have changed (a backend that cannot tell which, a remove).
+	NextChanges(ctx context.Context, poll time.Duration) (changed map[jobs.ID]jobs.Seq, all bool, err error)
 }
 
 // HubOptions configures a Hub. The zero value of every field means the
@@ -50,12 +56,15 @@ type HubOptions struct {
 	// subscribers behind at the same point share one read, and the others
 	// wait their turn. Default 4.
 	MaxReads int
-	// PollInterval is how often History's DataVersion is polled, while
-	// subscribers wait for jobs that this process does not publish, to notice
-	// other processes' writes. Default 100 ms; negative disables polling
-	// (then only Poke wakes them).
+	// Changes tells the Hub of commits made elsewhere, asked while
+	// subscribers wait (and while a JobWatch is open). nil: only Poke
+	// wakes subscribers of jobs that this process does not publish.
+	Changes Changes
+	// PollInterval is how long one Changes.NextChanges call waits (how
+	// often a backend that polls polls). Default 100 ms; negative
+	// disables Changes.
 	PollInterval time.Duration
-	// Logger receives poll errors. nil discards them.
+	// Logger receives errors of Changes. nil discards them.
 	Logger *slog.Logger
 }
 
@@ -106,8 +115,8 @@ type Hub struct {
 	topics map[jobs.ID]*topic
 
 	reads    chan struct{} // a token per History read in flight (MaxReads)
-	waiting  atomic.Int64  // subscribers waiting on topics this process does not publish, and JobWatches
-	pollWake chan struct{} // cap 1: wakes the idle poller
+	waiting  atomic.Int64  // subscribers waiting, and JobWatches
+	pollWake chan struct{} // cap 1: wakes the idle watcher of Changes
 	done     chan struct{} // closed by Close
 	closed   atomic.Bool   // set with goMu held
 	goMu     sync.Mutex    // guards adding goroutines to wg once closed
@@ -140,9 +149,9 @@ type topic struct {
 	pages     pageSet       // History pages, shared by the subscribers behind
 }
 
-// NewHub returns a Hub reading from h. When h also has a DataVersion method
-// and o.PollInterval is not negative, the Hub runs a poller goroutine;
-// Close stops it.
+// NewHub returns a Hub reading from h. With o.Changes (and o.PollInterval
+// not negative), the Hub runs a goroutine that asks it for other
+// processes' commits; Close stops it.
 func NewHub(h History, o HubOptions) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	o = o.withDefaults()
@@ -156,9 +165,9 @@ func NewHub(h History, o HubOptions) *Hub {
 		ctx:      ctx,
 		stop:     cancel,
 	}
-	if dv, ok := h.(dataVersioner); ok && hub.opts.PollInterval > 0 {
+	if o.Changes != nil && hub.opts.PollInterval > 0 {
 		hub.wg.Add(1)
-		go hub.poll(dv)
+		go hub.watchChanges(o.Changes)
 	}
 	return hub
 }
@@ -168,7 +177,7 @@ func NewHub(h History, o HubOptions) *Hub {
 func (h *Hub) PageBytes() int { return h.opts.PageBytes }
 
 // Close wakes every waiting subscriber (their Next returns ErrClosed),
-// stops the poller and the History reads and waits for them. Publish after
+// stops the watcher of Changes and the History reads and waits for them. Publish after
 // Close does nothing.
 func (h *Hub) Close() error {
 	h.closing.Do(func() {
@@ -390,15 +399,11 @@ func (t *topic) progressLocked() {
 	}
 }
 
-// poll polls dv while subscribers wait on jobs not published here and
-// pokes them when the database changed. Owned by the Hub: it ends when
-// the Hub is closed.
-func (h *Hub) poll(dv dataVersioner) {
+// watchChanges asks c for other processes' commits while subscribers
+// wait (or a JobWatch is open), and wakes them. Owned by the Hub: it ends
+// when the Hub is closed.
+func (h *Hub) watchChanges(c Changes) {
 	defer h.wg.Done()
-	tick := time.NewTicker(h.opts.PollInterval)
-	defer tick.Stop()
-	var last int64
-	known := false
 	for {
 		if h.waiting.Load() == 0 {
 			select {
@@ -407,30 +412,66 @@ func (h *Hub) poll(dv dataVersioner) {
 				return
 			}
 		}
-		select {
-		case <-tick.C:
-		case <-h.done:
-			return
-		}
-		v, err := dv.DataVersion(h.ctx)
+		changed, all, err := c.NextChanges(h.ctx, h.opts.PollInterval)
 		if err != nil {
 			if h.ctx.Err() != nil {
 				return
 			}
-			h.opts.Logger.Warn("stream: poll data version", "err", err)
+			h.opts.Logger.Warn("stream: read other processes' changes", "err", err)
+			t := time.NewTimer(h.opts.PollInterval)
+			select {
+			case <-t.C:
+			case <-h.done:
+				t.Stop()
+				return
+			}
 			continue
 		}
-		// The first value is no baseline: a write may have landed between
-		// a waiter's read and this poll, so poke once.
-		if !known || v != last {
-			last, known = v, true
+		if all {
 			h.Poke()
+		}
+		for id, seq := range changed {
+			h.advance(id, seq)
 		}
 	}
 }
 
-// addWaiter counts a subscriber waiting on a job not published here and
-// wakes the poller.
+// advance wakes the subscribers of job id, committed elsewhere up to seq.
+// A job published here ignores it unless seq is beyond what it published:
+// then another process has taken the job over (an agent that reconnected
+// to another replica), the ring no longer follows it, and its subscribers
+// read the rest from History.
+func (h *Hub) advance(id jobs.ID, seq jobs.Seq) {
+	h.mu.Lock()
+	t := h.topics[id]
+	if t != nil {
+		t.mu.Lock()
+	}
+	h.mu.Unlock()
+	news := true
+	switch {
+	case t == nil:
+	case !t.local:
+		close(t.notify)
+		t.notify = make(chan struct{})
+	case seq > t.lastPub:
+		t.ring, t.ringBytes = nil, 0
+		t.lastPub = seq
+		close(t.notify)
+		t.notify = make(chan struct{})
+	default:
+		news = false // its own commit, already published
+	}
+	if t != nil {
+		t.mu.Unlock()
+	}
+	if news {
+		h.markJob(id)
+	}
+}
+
+// addWaiter counts a waiting subscriber (or a JobWatch) and wakes the
+// watcher of Changes.
 func (h *Hub) addWaiter() {
 	h.waiting.Add(1)
 	select {

@@ -128,10 +128,11 @@ func (s *Subscription) NextWithin(ctx context.Context, d time.Duration) (*Batch,
 			}
 		}
 		// Nothing new. notify was taken before the read, so a publish or
-		// poke that came after it has closed it already.
-		if !local {
-			h.addWaiter()
-		}
+		// poke that came after it has closed it already. The Hub asks its
+		// Changes while anyone waits, also for a job published here:
+		// another process may take it over (an agent that reconnects to
+		// another replica).
+		h.addWaiter()
 		select {
 		case <-notify:
 		case <-idle:
@@ -143,9 +144,7 @@ func (s *Subscription) NextWithin(ctx context.Context, d time.Duration) (*Batch,
 		case <-h.done:
 			err = ErrClosed
 		}
-		if !local {
-			h.waiting.Add(-1)
-		}
+		h.waiting.Add(-1)
 		if err != nil {
 			return nil, err
 		}

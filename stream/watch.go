@@ -27,9 +27,9 @@ type JobWatch struct {
 	closed bool
 }
 
-// WatchJobs returns a new JobWatch. While it is open, the Hub polls
-// History's DataVersion (as for a subscriber waiting on another process's
-// job) so that other processes' changes mark it too. Close it when done.
+// WatchJobs returns a new JobWatch. While it is open, the Hub asks its
+// Changes (as for a subscriber waiting on another process's job) so that
+// other processes' changes mark it too. Close it when done.
 func (h *Hub) WatchJobs() *JobWatch {
 	w := &JobWatch{h: h, wake: make(chan struct{}, 1), dirty: make(map[jobs.ID]struct{})}
 	h.wmu.Lock()

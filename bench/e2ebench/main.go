@@ -1,24 +1,28 @@
 // Command e2ebench measures jobrun end to end with the real binary: ingest
 // of a large output (jobrun exec --quiet -- cat FILE), one live viewer
 // receiving every line over WebSocket while it is stored, and the replay of
-// the finished job to a new viewer. It prints one line per run; bench/run.sh
-// takes medians.
+// the finished job to a new viewer (from jobrun serve). It prints one line
+// per run; bench/run.sh takes medians.
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/jobrun/jobrun/bench/benchws"
 )
 
 func main() {
@@ -31,7 +35,7 @@ func main() {
 	if *replayURL != "" {
 		for i := 0; i < *times; i++ {
 			start := time.Now()
-			n, err := count(context.Background(), *replayURL)
+			n, err := benchws.DialCount(context.Background(), *replayURL)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "e2ebench:", err)
 				os.Exit(1)
@@ -64,15 +68,21 @@ func run(bin, file string, lines int) error {
 	}
 	ingest := time.Since(start)
 
-	// 2. Ingest with one live viewer.
+	// 2. Ingest with one live viewer. exec exits as soon as nobody needs
+	// it any more, so the job waits for a line on its stdin, sent once
+	// the viewer is connected; the clock starts then.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd = exec.Command(bin, "exec", "--quiet", "--linger", "30s", "--addr", "127.0.0.1:0", "--db", db, "--", "cat", file)
+	cmd = exec.Command(bin, "exec", "--quiet", "--addr", "127.0.0.1:0", "--db", db, "--",
+		"sh", "-c", `read go && exec cat "$0"`, file)
+	gate, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
 	}
-	start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -87,34 +97,79 @@ func run(bin, file string, lines int) error {
 	}
 	wsURL := strings.Replace(m[2], "http://", "ws://", 1)
 	wsURL = strings.Replace(wsURL, "/jobs/", "/api/jobs/", 1) + "/stream?after=0"
-	n, err := count(ctx, wsURL)
+	c, _, err := websocket.Dial(ctx, wsURL, nil)
 	if err != nil {
 		return err
 	}
-	live := time.Since(start)
-	if n != lines+1 {
-		return fmt.Errorf("live viewer got %d events, want %d", n, lines+1)
-	}
-
-	// 3. Replay of the finished job to a new viewer.
-	cpu0 := cpuTime(cmd.Process.Pid)
 	start = time.Now()
-	n, err = count(ctx, wsURL)
+	if _, err := gate.Write([]byte("go\n")); err != nil {
+		return err
+	}
+	gate.Close()
+	n, err := benchws.Count(ctx, c)
+	if err != nil {
+		return err
+	}
+	liveTime := time.Since(start)
+	// A line may come in pieces (a read that ends mid-line and a pause
+	// before the rest): at least one event per line, and the exit.
+	if n < lines+1 {
+		return fmt.Errorf("live viewer got %d events, want at least %d", n, lines+1)
+	}
+	live := n // events
+	cmd.Wait()
+	hwm := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+
+	// 3. Replay of the finished job to a new viewer, from jobrun serve.
+	srv, base, err := serve(bin, db)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+	}()
+	replayURL := strings.Replace(base, "http://", "ws://", 1) + "/api/jobs/" + m[1] + "/stream?after=0"
+	cpu0 := cpuTime(srv.Process.Pid)
+	start = time.Now()
+	n, err = benchws.DialCount(ctx, replayURL)
 	if err != nil {
 		return err
 	}
 	replay := time.Since(start)
-	replayCPU := cpuTime(cmd.Process.Pid) - cpu0
-	if n != lines+1 {
-		return fmt.Errorf("replay got %d events, want %d", n, lines+1)
+	replayCPU := cpuTime(srv.Process.Pid) - cpu0
+	if n != live {
+		return fmt.Errorf("replay got %d events, the live viewer %d", n, live)
 	}
-	hwm := peakRSS(cmd.Process.Pid)
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
 
 	fmt.Printf("ingest_lines_per_s=%.0f live_lines_per_s=%.0f replay_seconds=%.3f replay_server_cpu_seconds=%.3f live_peak_rss_kib=%d\n",
-		float64(lines)/ingest.Seconds(), float64(lines)/live.Seconds(), replay.Seconds(), replayCPU.Seconds(), hwm)
+		float64(lines)/ingest.Seconds(), float64(lines)/liveTime.Seconds(), replay.Seconds(), replayCPU.Seconds(), hwm)
 	return nil
+}
+
+// serve starts jobrun serve on db on a free loopback port and returns it
+// with its base URL once it listens.
+func serve(bin, db string) (*exec.Cmd, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db)
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	base := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			return cmd, base, nil
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, "", fmt.Errorf("jobrun serve did not answer at %s", addr)
 }
 
 // cpuTime reads a process's user+system CPU time from /proc (clock ticks
@@ -130,48 +185,4 @@ func cpuTime(pid int) time.Duration {
 	fmt.Sscan(f[11], &utime)
 	fmt.Sscan(f[12], &stime)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// peakRSS reads a process's peak resident set size (VmHWM) in KiB.
-func peakRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			var kib int
-			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), &kib)
-			return kib
-		}
-	}
-	return -1
-}
-
-// count reads a stream to its end and returns how many events it carried.
-func count(ctx context.Context, url string) (int, error) {
-	c, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer c.CloseNow()
-	c.SetReadLimit(256 << 20)
-	n := 0
-	var buf bytes.Buffer
-	for {
-		// Read into one reused buffer, as a client that cares would.
-		_, r, err := c.Reader(ctx)
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
-				return n, nil
-			}
-			return n, err
-		}
-		msg := buf.Bytes()
-		n += bytes.Count(msg, []byte(`{"seq":`))
-	}
 }

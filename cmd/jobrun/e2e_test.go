@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store/postgres/pgtest"
 )
 
 // binary is the jobrun executable built once for the end-to-end tests.
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

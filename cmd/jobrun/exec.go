@@ -18,6 +18,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/postgres"
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/access"
@@ -81,6 +82,12 @@ func runExec(c *cli.Context, io stdio) error {
 	if server != "" {
 		x.http = hc
 		return runExecAgent(c, io, server, x)
+	}
+	if postgres.IsURL(c.String("db")) {
+		// Agents always report through a server: nothing in PostgreSQL
+		// could tell this process's death from a live runner.
+		return usageError("exec: --db (or JOBRUN_DB) names a PostgreSQL database, which jobrun exec does not write to; " +
+			"report the job to a jobrun serve of that database with --server URL (or JOBRUN_SERVER)")
 	}
 	return runStandalone(c, io, x)
 }
@@ -153,7 +160,7 @@ func runStandalone(c *cli.Context, io stdio, x execJob) error {
 	if err != nil {
 		return err
 	}
-	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})
+	hub := stream.NewHub(db, stream.HubOptions{Changes: db.Changes(), Logger: logger})
 	defer hub.Close()
 
 	fg, err := x.startForeground(c, x.runner(c, io, db, hub, logger), x.spec(""))
@@ -292,9 +299,9 @@ func routes(apiSrv *api.Server) http.Handler {
 }
 
 // storeAdapter gives api.Server the job listing in its own terms.
-type storeAdapter struct{ *sqlite.DB }
+type storeAdapter struct{ serverStore }
 
 // Jobs lists jobs for GET /api/jobs.
 func (a storeAdapter) Jobs(ctx context.Context, f jobs.Filter, limit int, before jobs.ID) ([]jobs.Job, error) {
-	return a.DB.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before, Filter: f})
+	return a.serverStore.Jobs(ctx, store.JobsQuery{Limit: limit, Before: before, Filter: f})
 }

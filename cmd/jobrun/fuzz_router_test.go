@@ -37,12 +37,13 @@ type fuzzServer struct {
 
 // startFuzzServer serves db as serve does, with token ("" none: loopback
 // only, the Host check) on a loopback port.
-func startFuzzServer(t testing.TB, db *sqlite.DB, token string) *fuzzServer {
+func startFuzzServer(t testing.TB, sq *sqlite.DB, token string) *fuzzServer {
 	t.Helper()
 	logs := &streamtest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := serveConfig{addr: "127.0.0.1:0", loopback: true, logger: logger,
 		sec: &serveSecurity{auth: &access.Auth{Token: token, Secret: []byte(strings.Repeat("s", 32))}, maxConns: access.DefaultMaxClientConns}}
+	db := database{serverStore: sq, sq: sq}
 	metrics := newServerMetrics()
 	metrics.watchStore(db, logger)
 	hub := stream.NewHub(db, stream.HubOptions{Logger: logger})

@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/search"
 )
@@ -72,7 +71,7 @@ func runLogs(c *cli.Context, sio stdio) error {
 	job, err := db.Job(c.Context, ref)
 	if err != nil {
 		if errors.Is(err, jobs.ErrNotFound) {
-			return fmt.Errorf("logs: no job %s in %s: %w", ref, db.Path(), jobs.ErrNotFound)
+			return fmt.Errorf("logs: no job %s in %s: %w", ref, db.name(), jobs.ErrNotFound)
 		}
 		return err
 	}
@@ -113,11 +112,12 @@ func runLogs(c *cli.Context, sio stdio) error {
 	return followLocal(c.Context, db, job, after, &w)
 }
 
-// followLocal follows a job in the local database until its exit event,
-// noticing other processes' writes by polling (the Hub's poller), and
-// exits with the job's exit status.
-func followLocal(ctx context.Context, db *sqlite.DB, job jobs.Job, after jobs.Seq, w *eventWriter) error {
-	hub := stream.NewHub(db, stream.HubOptions{})
+// followLocal follows a job in the database until its exit event,
+// noticing other processes' writes through the database's Changes
+// (SQLite's data version polled, PostgreSQL's LISTEN), and exits with
+// the job's exit status.
+func followLocal(ctx context.Context, db database, job jobs.Job, after jobs.Seq, w *eventWriter) error {
+	hub := stream.NewHub(db, stream.HubOptions{Changes: db.changes()})
 	defer hub.Close()
 	// A runner killed with SIGKILL never writes its exit event; notice it
 	// while following, as any process opening the database would.
@@ -133,7 +133,7 @@ func followLocal(ctx context.Context, db *sqlite.DB, job jobs.Job, after jobs.Se
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if n, _ := db.RecoverLost(ctx); n > 0 {
+				if n, _ := db.recoverLost(ctx); n > 0 {
 					hub.Poke()
 				}
 			}

@@ -78,6 +78,8 @@ func newApp(io stdio) *cli.App {
 			pruneCommand(io),
 			shareCommand(io),
 			doctorCommand(io),
+			migrateCommand(io),
+			secretCommand(io),
 		},
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/ingest"
 )
@@ -106,7 +105,7 @@ func (m *serverMetrics) Ingested(n int, bytes int64, lag time.Duration) {
 	m.lag.Observe(lag.Seconds())
 }
 
-// observeCommit is sqlite.Options.OnCommit.
+// observeCommit is the database's OnCommit.
 func (m *serverMetrics) observeCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
 
 // observeWriteError is sqlite.Options.OnWriteError.
@@ -117,7 +116,7 @@ func (m *serverMetrics) observeWriteError(err error) {
 
 // watchStore adds the database's state, read at each scrape: jobs by
 // status and the bytes stored.
-func (m *serverMetrics) watchStore(db *sqlite.DB, logger *slog.Logger) {
+func (m *serverMetrics) watchStore(db serverStore, logger *slog.Logger) {
 	m.reg.MustRegister(&storeCollector{db: db, logger: logger})
 }
 
@@ -131,7 +130,7 @@ func (m *serverMetrics) handler(logger *slog.Logger) http.Handler {
 
 // storeCollector reads store.Stats at each scrape.
 type storeCollector struct {
-	db     *sqlite.DB
+	db     serverStore
 	logger *slog.Logger
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -38,15 +39,12 @@ func needNginx(t *testing.T) string {
 	return nginxPath
 }
 
-// nginxConf is the configuration the tests run: the first server block is
-// the one docs/deploy.md recommends (the upstream and listen addresses
-// aside); the others are common mistakes: a plain proxy_pass, which does
-// not pass WebSocket upgrades (HTTP/1.0 to the upstream, no Upgrade
-// header); buffering that ignores jobrun's X-Accel-Buffering: no, with
-// compression of event streams (which holds them back); and a
-// read timeout shorter than the streams' heartbeat.
-var nginxConf = template.Must(template.New("nginx").Parse(`
-# Written by cmd/jobrun/nginx_test.go.
+// nginxHead is the start of every nginx configuration the tests run: a
+// child process that keeps everything in the test's folder {{.Dir}}, and
+// the map that sends Connection: upgrade only for upgrade requests. The
+// http block stays open for the servers.
+const nginxHead = `
+# Written by cmd/jobrun's tests.
 worker_processes 1;
 pid {{.Dir}}/nginx.pid;
 lock_file {{.Dir}}/nginx.lock;
@@ -62,11 +60,20 @@ http {
 	uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
 	scgi_temp_path {{.Dir}}/tmp/scgi;
 
-	# Connection: upgrade only for upgrade requests.
 	map $http_upgrade $connection_upgrade {
 		default upgrade;
 		''      close;
 	}
+`
+
+// nginxConf is the configuration the tests run: the first server block is
+// the one docs/deploy.md recommends (the upstream and listen addresses
+// aside); the others are common mistakes: a plain proxy_pass, which does
+// not pass WebSocket upgrades (HTTP/1.0 to the upstream, no Upgrade
+// header); buffering that ignores jobrun's X-Accel-Buffering: no, with
+// compression of event streams (which holds them back); and a
+// read timeout shorter than the streams' heartbeat.
+var nginxConf = template.Must(template.New("nginx").Parse(nginxHead + `
 
 	server {
 		listen {{.Good}};
@@ -155,8 +162,17 @@ func startNginx(t *testing.T, upstream string) nginxBases {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runNginx(t, bin, dir, conf.Bytes(), addrs)
+	return nginxBases{good: "http://" + addrs[0], noUpgrade: "http://" + addrs[1],
+		buffering: "http://" + addrs[2], shortIdle: "http://" + addrs[3]}
+}
+
+// runNginx runs nginx with configuration conf in dir until the test ends
+// or stop is called, and waits until it answers at each of addrs.
+func runNginx(t *testing.T, bin, dir string, conf []byte, addrs []string) (stop func()) {
+	t.Helper()
 	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath, "-g", "daemon off;")
@@ -168,19 +184,23 @@ func startNginx(t *testing.T, upstream string) nginxBases {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT) // graceful: master and workers
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", log)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // fast: master and workers close every connection
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+			if t.Failed() {
+				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+				t.Logf("nginx error.log:\n%s", log)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	for _, addr := range addrs {
 		base := "http://" + addr
 		waitFor(t, func() bool {
@@ -197,8 +217,7 @@ func startNginx(t *testing.T, upstream string) nginxBases {
 			return resp.StatusCode == 200
 		})
 	}
-	return nginxBases{good: "http://" + addrs[0], noUpgrade: "http://" + addrs[1],
-		buffering: "http://" + addrs[2], shortIdle: "http://" + addrs[3]}
+	return stop
 }
 
 // gatedJob is the shell script of a job that prints "first", waits until

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/remote"
@@ -103,7 +102,7 @@ func parseAge(s string) (time.Duration, error) {
 // pruneDB prunes db as q asks, then gives the freed space back: step by
 // step (Reclaim), or by rewriting the file (Vacuum, only while no job
 // runs, since it blocks every writer).
-func pruneDB(ctx context.Context, db *sqlite.DB, q api.PruneRequest) (api.PruneResult, error) {
+func pruneDB(ctx context.Context, db serverStore, q api.PruneRequest) (api.PruneResult, error) {
 	if q.Vacuum {
 		st, err := db.Stats(ctx)
 		if err != nil {
@@ -176,7 +175,7 @@ func changeError(cmd string, err error) error {
 // removerAdapter gives api.Server removal in its own terms: the
 // server's DELETE /api/jobs/{ref} and POST /api/prune do what jobrun rm
 // and jobrun prune do with a database.
-type removerAdapter struct{ db *sqlite.DB }
+type removerAdapter struct{ db serverStore }
 
 var _ api.Remover = removerAdapter{}
 
@@ -198,7 +197,7 @@ func (a removerAdapter) Prune(ctx context.Context, q api.PruneRequest) (api.Prun
 // retainJobs prunes the jobs that finished more than retain ago, at start
 // and then every retain/10 (between 1 s and 1 h), until ctx ends. 0
 // retains everything.
-func retainJobs(ctx context.Context, db *sqlite.DB, hub *stream.Hub, retain time.Duration, logger *slog.Logger) {
+func retainJobs(ctx context.Context, db serverStore, hub *stream.Hub, retain time.Duration, logger *slog.Logger) {
 	if retain <= 0 {
 		return
 	}

@@ -9,13 +9,57 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 )
 
-// The server secret signs browser sessions and share links. It lives in a
-// file next to the database, "<db>.secret" (64 hex digits, mode 0600),
-// made on first use, so that jobrun serve and a local jobrun share sign
-// with the same key, and sessions and links outlive a restart. Removing
-// the file (with serve stopped) ends every session and share link.
+// The server secret signs browser sessions and share links. For a SQLite
+// database it lives in a file next to it, "<db>.secret" (64 hex digits,
+// mode 0600), made on first use, so that jobrun serve and a local jobrun
+// share sign with the same key, and sessions and links outlive a restart.
+// For a PostgreSQL database it lives in the database, made by the first
+// replica, so that every replica accepts what another signed. jobrun
+// secret rotate replaces it, which ends every session and share link.
+
+func secretCommand(io stdio) *cli.Command {
+	return &cli.Command{
+		Name:  "secret",
+		Usage: "manage the secret that signs sessions and share links",
+		Subcommands: []*cli.Command{{
+			Name:  "rotate",
+			Usage: "replace the secret: every browser session and share link made so far stops working",
+			Description: "rotate makes a new secret for the database (--db): in the file next to a SQLite database, which a running " +
+				"jobrun serve reads at its next start; in a PostgreSQL database, where every running replica takes it at once.",
+			Flags: []cli.Flag{dbFlag()},
+			Action: func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usageError("secret rotate: unexpected argument %q", c.Args().First())
+				}
+				db, err := openExistingDB(c)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if db.pg != nil {
+					if err := db.pg.RotateSecret(c.Context); err != nil {
+						return fmt.Errorf("secret rotate: %w", err)
+					}
+					fmt.Fprintf(io.err, "jobrun: new secret in %s; every replica uses it now, and sessions and share links made before no longer work\n", db.name())
+					return nil
+				}
+				path := secretPath(db.sq.Path())
+				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("secret rotate: %w", err)
+				}
+				if err := makeSecret(path); err != nil {
+					return fmt.Errorf("secret rotate: %w", err)
+				}
+				fmt.Fprintf(io.err, "jobrun: new secret in %s; restart jobrun serve to use it (sessions and share links made before no longer work)\n", path)
+				return nil
+			},
+		}},
+	}
+}
 
 // secretPath is the secret file of the database at db.
 func secretPath(db string) string { return db + ".secret" }

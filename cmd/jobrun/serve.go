@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jobrun/jobrun/store/sqlite"
+	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
 	"github.com/jobrun/jobrun/stream/ingest"
@@ -50,18 +51,25 @@ func runServe(c *cli.Context, io stdio) error {
 	}
 	defer ln.Close()
 	ln = cfg.sec.listener(ln)
-	db, err := openDBWith(c, sqlite.Options{AgentTimeout: cfg.agentTimeout, Logger: cfg.logger,
-		OnCommit: metrics.observeCommit, OnWriteError: metrics.observeWriteError})
+	db, err := openDatabase(c, dbOptions{serve: true, agentTimeout: cfg.agentTimeout, logger: cfg.logger,
+		onCommit: metrics.observeCommit, onWriteError: metrics.observeWriteError})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	// The secret next to the database signs sessions and share links.
-	if cfg.sec.auth.Secret, err = loadSecret(secretPath(db.Path()), func(w string) { cfg.logger.Warn(w) }); err != nil {
+	// The secret signs sessions and share links: next to a SQLite file,
+	// in a PostgreSQL database (shared by every replica).
+	if cfg.sec.auth.Secret, err = db.secret(c.Context, func(w string) { cfg.logger.Warn(w) }); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if db.pg != nil {
+		db.pg.WatchSecret(func(s []byte) {
+			cfg.logger.Warn("jobrun serve: the server secret was rotated; sessions and share links made with the old one end")
+			cfg.sec.auth.SetSecret(s)
+		})
+	}
 	metrics.watchStore(db, cfg.logger)
-	hub := stream.NewHub(db, stream.HubOptions{Logger: cfg.logger})
+	hub := stream.NewHub(db, stream.HubOptions{Changes: db.changes(), Logger: cfg.logger})
 	defer hub.Close()
 
 	sigs := make(chan os.Signal, 2)
@@ -70,7 +78,7 @@ func runServe(c *cli.Context, io stdio) error {
 
 	apiSrv, ingestSrv := serveHandlers(cfg, db, hub, metrics)
 	f := startFront(ln, apiSrv, serveFront(cfg, db, apiSrv, ingestSrv, metrics), cfg.logger)
-	cfg.logger.Info("jobrun serve: listening", "url", cfg.sec.url(ln), "db", db.Path(),
+	cfg.logger.Info("jobrun serve: listening", "url", cfg.sec.url(ln), "db", db.name(),
 		"auth", cfg.sec.auth.Enabled(), "tls", cfg.sec.tls != nil)
 	stopHousekeeping := startHousekeeping(c, db, hub, cfg.logger)
 
@@ -115,10 +123,10 @@ func serveFlags(c *cli.Context, io stdio) (serveConfig, error) {
 	if cfg.heartbeat, err = heartbeatFromEnv(); err != nil {
 		return cfg, usageError("serve: %v", err)
 	}
+	cfg.agentTimeout = c.Duration("agent-timeout")
 	if err := checkAgentFlags(c, cfg.heartbeat); err != nil {
 		return cfg, err
 	}
-	cfg.agentTimeout = c.Duration("agent-timeout")
 	if cfg.logger, err = newLogger(c, io.err, slog.LevelInfo); err != nil {
 		return cfg, err
 	}
@@ -130,10 +138,22 @@ func serveFlags(c *cli.Context, io stdio) (serveConfig, error) {
 
 // serveHandlers builds the API and the ingest endpoint. Agents (exec
 // --server) report their jobs at /api/ingest; a cancel reaches them over
-// that connection.
-func serveHandlers(cfg serveConfig, db *sqlite.DB, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
+// that connection, through another replica's when they are connected to
+// one (PostgreSQL).
+func serveHandlers(cfg serveConfig, db database, hub *stream.Hub, metrics *serverMetrics) (*api.Server, *ingest.Server) {
 	ingestSrv := &ingest.Server{Store: db, Hub: hub, Heartbeat: cfg.heartbeat,
 		AgentTimeout: cfg.agentTimeout, Logger: cfg.logger, Metrics: metrics}
+	cancel := ingestSrv.Cancel
+	if db.pg != nil {
+		db.pg.ServeCancels(ingestSrv.Cancel)
+		cancel = func(ctx context.Context, id jobs.ID) error {
+			err := ingestSrv.Cancel(ctx, id)
+			if errors.Is(err, jobs.ErrConflict) {
+				return db.pg.RelayCancel(ctx, id)
+			}
+			return err
+		}
+	}
 	apiSrv := &api.Server{
 		Hub:       hub,
 		Store:     storeAdapter{db},
@@ -142,7 +162,7 @@ func serveHandlers(cfg serveConfig, db *sqlite.DB, hub *stream.Hub, metrics *ser
 		Heartbeat: cfg.heartbeat,
 		Remover:   removerAdapter{db},
 		Metrics:   metrics,
-		Cancel:    ingestSrv.Cancel,
+		Cancel:    cancel,
 
 		Auth:           cfg.sec.auth,
 		PublicURL:      cfg.sec.publicURL,
@@ -152,21 +172,37 @@ func serveHandlers(cfg serveConfig, db *sqlite.DB, hub *stream.Hub, metrics *ser
 }
 
 // serveFront is everything serve answers, behind the gate: the API and
-// the pages, the ingest endpoint, /healthz (degraded while writes fail)
-// and /metrics.
-func serveFront(cfg serveConfig, db *sqlite.DB, apiSrv *api.Server, ingestSrv *ingest.Server, metrics *serverMetrics) http.Handler {
+// the pages, the ingest endpoint, /healthz (the database answers, and is
+// not degraded by failing writes) and /metrics.
+func serveFront(cfg serveConfig, db database, apiSrv *api.Server, ingestSrv *ingest.Server, metrics *serverMetrics) http.Handler {
 	return cfg.sec.gate(frontMux(apiSrv, map[string]http.Handler{
 		"/api/ingest": ingestSrv,
-		"/healthz":    api.Health(db.Ping, metrics.health.check),
+		"/healthz":    api.Health(healthCheck(db, cfg.logger), metrics.health.check),
 		"/metrics":    metrics.handler(cfg.logger),
 	}), cfg.loopback, cfg.logger)
+}
+
+// healthCheck is GET /healthz's check: the database answers. A
+// PostgreSQL server's address is logged, not shown.
+func healthCheck(db database, logger *slog.Logger) func(context.Context) error {
+	if db.pg == nil {
+		return db.Ping
+	}
+	return func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			logger.Warn("healthz: PostgreSQL does not answer", "err", err)
+			return errors.New("PostgreSQL does not answer")
+		}
+		return nil
+	}
 }
 
 // startHousekeeping runs the store's periodic work until the returned
 // func is called (which waits for it): jobs of local `jobrun exec`
 // processes that died become lost, so their viewers see them end; agents
-// silent for --lost-after end their jobs as lost; --retain prunes.
-func startHousekeeping(c *cli.Context, db *sqlite.DB, hub *stream.Hub, logger *slog.Logger) (stop func()) {
+// silent for --lost-after end their jobs as lost (one replica at a time
+// on PostgreSQL); --retain prunes.
+func startHousekeeping(c *cli.Context, db database, hub *stream.Hub, logger *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(c.Context)
 	var wg sync.WaitGroup
 	wg.Go(func() { expireAgents(ctx, db, hub, c.Duration("lost-after"), logger) })
@@ -179,7 +215,10 @@ func startHousekeeping(c *cli.Context, db *sqlite.DB, hub *stream.Hub, logger *s
 }
 
 // recoverLost ends, every 5 s, the jobs whose runner died, until ctx ends.
-func recoverLost(ctx context.Context, db *sqlite.DB, hub *stream.Hub, logger *slog.Logger) {
+func recoverLost(ctx context.Context, db database, hub *stream.Hub, logger *slog.Logger) {
+	if db.sq == nil {
+		return // PostgreSQL holds agents' jobs only (expireAgents)
+	}
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -187,7 +226,7 @@ func recoverLost(ctx context.Context, db *sqlite.DB, hub *stream.Hub, logger *sl
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := db.RecoverLost(ctx); err != nil {
+			if n, err := db.recoverLost(ctx); err != nil {
 				logger.Warn("recover lost jobs", "err", err)
 			} else if n > 0 {
 				hub.Poke()

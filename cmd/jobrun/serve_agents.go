@@ -9,7 +9,6 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 )
 
@@ -43,8 +42,10 @@ func checkAgentFlags(c *cli.Context, heartbeat time.Duration) error {
 }
 
 // expireAgents ends the jobs whose agents have been silent for longer than
-// lostAfter as lost, and publishes their exit events, until ctx ends.
-func expireAgents(ctx context.Context, db *sqlite.DB, hub *stream.Hub, lostAfter time.Duration, logger *slog.Logger) {
+// lostAfter as lost, and publishes their exit events, until ctx ends. On
+// PostgreSQL one replica at a time does it (ExpireAgents takes a lock),
+// and the others hear of the exit through the database.
+func expireAgents(ctx context.Context, db serverStore, hub *stream.Hub, lostAfter time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(min(5*time.Second, max(lostAfter/10, 100*time.Millisecond)))
 	defer t.Stop()
 	for {

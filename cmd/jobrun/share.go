@@ -81,7 +81,7 @@ func localShare(c *cli.Context, io stdio, ref jobs.Ref, ttl time.Duration) (api.
 	if err != nil {
 		return api.ShareLink{}, remoteError("share", err)
 	}
-	secret, err := loadSecret(secretPath(db.Path()), func(w string) { fmt.Fprintln(io.err, "jobrun: warning:", w) })
+	secret, err := db.secret(c.Context, func(w string) { fmt.Fprintln(io.err, "jobrun: warning:", w) })
 	if err != nil {
 		return api.ShareLink{}, fmt.Errorf("share: %w", err)
 	}

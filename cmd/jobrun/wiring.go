@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/jobrun/jobrun/jobs"
+	"github.com/jobrun/jobrun/store/postgres"
 	"github.com/jobrun/jobrun/store/sqlite"
 	"github.com/jobrun/jobrun/stream"
 	"github.com/jobrun/jobrun/stream/api"
@@ -20,6 +21,17 @@ var (
 	_ api.Store      = storeAdapter{}       // the API reads jobs, events, ranges, listings
 	_ ingest.Store   = (*sqlite.DB)(nil)    // the ingest endpoint stores agents' events
 	_ stream.History = (*sqlite.Spool)(nil) // an agent replays from its spool
+
+	// serve, ls, logs, rm and prune work on either backend.
+	_ serverStore    = (*sqlite.DB)(nil)
+	_ serverStore    = (*postgres.DB)(nil)
+	_ stream.History = (*postgres.DB)(nil)
+	_ ingest.Store   = (*postgres.DB)(nil)
+	_ jobs.Store     = (*postgres.DB)(nil) // jobrun migrate; exec never runs a job into PostgreSQL
+
+	// The hub hears of other processes' commits through either backend.
+	_ stream.Changes = (*sqlite.Changes)(nil)
+	_ stream.Changes = (*postgres.Changes)(nil)
 )
 
 // logs --grep searches the database as the API's search does.

@@ -7,16 +7,8 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
+	"github.com/jobrun/jobrun/store/storetest"
 )
-
-// benchLines returns n stdout line events of about 60 bytes from seq first.
-func benchLines(first jobs.Seq, n int) []jobs.Event {
-	evs := lines(first, n, "")
-	for i := range evs {
-		evs[i].Data = fmt.Appendf(nil, "%-50s%09d", "2026-11-25 21:00:00 compiling package", evs[i].Seq)
-	}
-	return evs
-}
 
 // BenchmarkAppend commits batches of 1000 line events of ~60 bytes, one
 // transaction per batch, as the runner's group commit does.
@@ -24,7 +16,7 @@ func BenchmarkAppend(b *testing.B) {
 	db := openDB(b)
 	j := createJob(b, db)
 	ctx := testCtx(b)
-	batch := benchLines(1, 1000)
+	batch := storetest.BenchLines(1, 1000)
 	b.SetBytes(int64(len(batch) * 60))
 	next := jobs.Seq(1)
 	for b.Loop() {
@@ -42,32 +34,13 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkEvents reads a finished job of 1M line events back in pages of
 // 2000, as a replay to a new viewer does.
 func BenchmarkEvents(b *testing.B) {
-	const total, page = 1_000_000, 2000
+	const total = 1_000_000
 	db := openDB(b)
 	j := createJob(b, db)
-	ctx := testCtx(b)
 	for first := jobs.Seq(1); first <= total; first += 1000 {
-		appendEvents(b, db, j.ID, benchLines(first, 1000))
+		appendEvents(b, db, j.ID, storetest.BenchLines(first, 1000))
 	}
-	read := 0
-	for b.Loop() {
-		after := jobs.Seq(0)
-		for {
-			evs, err := db.Events(ctx, j.ID, after, page)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(evs) == 0 {
-				break
-			}
-			after = evs[len(evs)-1].Seq
-			read += len(evs)
-		}
-		if after != total {
-			b.Fatalf("read up to seq %d, want %d", after, total)
-		}
-	}
-	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchReplay(b, db, j.ID, total, 2000)
 }
 
 // BenchmarkJobsFilter lists the first page (100) of 100,000 jobs with

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -49,11 +48,8 @@ func (db *DB) AppendEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) er
 			return err
 		}
 		uid = st.uid
-		if st.status.Final() {
-			return fmt.Errorf("job %d is already %s: %w", id, st.status, jobs.ErrConflict)
-		}
-		if evs[0].Seq != st.lastSeq+1 {
-			return fmt.Errorf("first seq %d does not follow the last stored seq %d: %w", evs[0].Seq, st.lastSeq, jobs.ErrConflict)
+		if err := store.CheckAppend(id, st.status, st.lastSeq, evs[0].Seq); err != nil {
+			return err
 		}
 		return insertEvents(ctx, tx, id, st, evs)
 	})
@@ -153,7 +149,7 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 			if evs == nil {
 				evs = make([]jobs.Event, 0, min(limit, store.MaxChunkEvents))
 			}
-			if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
+			if evs, err = store.AppendDecoded(evs, body, first, n, after, limit); err != nil {
 				return fmt.Errorf("chunk at seq %d: %w", first, err)
 			}
 		}
@@ -167,30 +163,6 @@ func (db *DB) Events(ctx context.Context, id jobs.ID, after jobs.Seq, limit int)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events of job %d: %w", id, err)
-	}
-	return evs, nil
-}
-
-// appendDecoded appends the events of one chunk with seq > after to evs,
-// stopping when evs holds limit events. Events are decoded in place, into
-// the slot they end up in.
-func appendDecoded(evs []jobs.Event, body []byte, first jobs.Seq, n int, after jobs.Seq, limit int) ([]jobs.Event, error) {
-	d := store.NewChunkDecoder(body, first)
-	for len(evs) < limit {
-		evs = append(evs, jobs.Event{})
-		err := d.Next(&evs[len(evs)-1])
-		if err != nil || evs[len(evs)-1].Seq <= after {
-			evs = evs[:len(evs)-1]
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return evs, err
-		}
-	}
-	if len(evs) < limit && d.Seq() != first+jobs.Seq(n) {
-		return evs, fmt.Errorf("%w: %d events, the row says %d", store.ErrCorrupt, d.Seq()-first, n)
 	}
 	return evs, nil
 }

@@ -23,7 +23,7 @@ func MigrationSQL(v int) string {
 	if err != nil {
 		panic(err)
 	}
-	return ms[v-1].sql
+	return ms[v-1].SQL
 }
 
 // ChunkBody encodes evs (seq first, first+1, ...) as one chunk row's body.

@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,14 +22,6 @@ import (
 // events of its job, and it may resend any of them: IngestEvents stores
 // each seq once and checks that a resent one is the same.
 
-// Limits on what an agent reports.
-const (
-	maxNameBytes    = 4 << 10
-	maxCommandBytes = 64 << 10
-	maxPathBytes    = 4 << 10
-	maxHostBytes    = 255
-)
-
 // RegisterJob registers a job that an agent reports, keyed by its uid. The
 // first call inserts it as running; a later call with the same uid (a
 // retried or reconnecting agent) returns the same job, never a second
@@ -42,15 +32,9 @@ const (
 // job not reported by an agent wraps jobs.ErrConflict; a job that the
 // server already ended as lost wraps jobs.ErrGone.
 func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, error) {
-	if err := checkAgentJob(&j); err != nil {
-		return 0, 0, fmt.Errorf("register job %s: %w", j.UID, err)
-	}
-	cmdJSON, err := json.Marshal(j.Command)
+	cmdJSON, err := store.AgentCommand(&j)
 	if err != nil {
 		return 0, 0, fmt.Errorf("register job %s: %w", j.UID, err)
-	}
-	if len(cmdJSON) > maxCommandBytes {
-		return 0, 0, fmt.Errorf("register job %s: command longer than %d bytes: %w", j.UID, maxCommandBytes, jobs.ErrInvalid)
 	}
 	now := micros(time.Now())
 	var (
@@ -70,7 +54,7 @@ func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, e
 			return tx.QueryRowContext(ctx, `INSERT INTO jobs
 				(uid, name, command, cwd, host, status, created_at, started_at, agent, last_heard)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id`,
-				j.UID, j.Name, string(cmdJSON), j.Cwd, j.Host, jobs.StatusRunning,
+				j.UID, j.Name, cmdJSON, j.Cwd, j.Host, jobs.StatusRunning,
 				micros(j.CreatedAt), micros(*j.StartedAt), now).Scan(&id)
 		case err != nil:
 			return err
@@ -90,38 +74,6 @@ func (db *DB) RegisterJob(ctx context.Context, j jobs.Job) (jobs.ID, jobs.Seq, e
 	return id, last, nil
 }
 
-// checkAgentJob validates a reported job and fills in defaults: created_at
-// now, started_at created_at, times at µs precision like stored ones.
-func checkAgentJob(j *jobs.Job) error {
-	if ref, err := jobs.ParseRef(string(j.UID)); err != nil || ref.UID == "" {
-		return fmt.Errorf("uid %q is not a valid uid: %w", j.UID, jobs.ErrInvalid)
-	}
-	switch {
-	case len(j.Name) > maxNameBytes:
-		return fmt.Errorf("name longer than %d bytes: %w", maxNameBytes, jobs.ErrInvalid)
-	case len(j.Cwd) > maxPathBytes:
-		return fmt.Errorf("cwd longer than %d bytes: %w", maxPathBytes, jobs.ErrInvalid)
-	case len(j.Host) > maxHostBytes:
-		return fmt.Errorf("host longer than %d bytes: %w", maxHostBytes, jobs.ErrInvalid)
-	}
-	if j.Command == nil {
-		j.Command = []string{}
-	}
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = time.Now()
-	}
-	if j.StartedAt == nil || j.StartedAt.IsZero() {
-		t := j.CreatedAt
-		j.StartedAt = &t
-	}
-	for _, t := range []time.Time{j.CreatedAt, *j.StartedAt} {
-		if y := t.Year(); y < 1 || y > 9999 {
-			return fmt.Errorf("time %v outside years 1-9999: %w", t, jobs.ErrInvalid)
-		}
-	}
-	return nil
-}
-
 // IngestEvents stores a batch of events that the agent of job id reports,
 // idempotently by seq, in one transaction: events up to the job's last
 // stored seq must be the same as the stored ones (their wire JSON is
@@ -136,17 +88,8 @@ func checkAgentJob(j *jobs.Job) error {
 // server ended as lost wrap jobs.ErrGone; events after a job's exit, or
 // for a job not reported by an agent, wrap jobs.ErrConflict.
 func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([]jobs.Event, jobs.Seq, error) {
-	if len(evs) == 0 {
-		return nil, 0, fmt.Errorf("ingest into job %d: empty batch: %w", id, jobs.ErrInvalid)
-	}
-	if err := store.Validate(evs); err != nil {
+	if err := store.CheckIngest(evs); err != nil {
 		return nil, 0, fmt.Errorf("ingest into job %d: %w", id, err)
-	}
-	for i := range evs {
-		if len(evs[i].Data) > jobs.MaxLineBytes {
-			return nil, 0, fmt.Errorf("ingest into job %d: event seq %d: line of %d bytes, longer than %d: %w",
-				id, evs[i].Seq, len(evs[i].Data), jobs.MaxLineBytes, jobs.ErrInvalid)
-		}
 	}
 	var (
 		fresh []jobs.Event
@@ -161,13 +104,11 @@ func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([
 		if !agent {
 			return fmt.Errorf("job %d was not reported by an agent: %w", id, jobs.ErrConflict)
 		}
-		first := evs[0].Seq
-		if first > st.lastSeq+1 {
-			return fmt.Errorf("first seq %d leaves a gap after the last stored seq %d: %w", first, st.lastSeq, jobs.ErrInvalid)
+		k, err := store.Resent(evs, st.lastSeq) // events already stored
+		if err != nil {
+			return err
 		}
-		k := 0 // events already stored
-		if first <= st.lastSeq {
-			k = int(min(st.lastSeq-first+1, jobs.Seq(len(evs))))
+		if k > 0 {
 			if err := compareStored(ctx, tx, id, st, evs[:k]); err != nil {
 				return err
 			}
@@ -175,11 +116,8 @@ func (db *DB) IngestEvents(ctx context.Context, id jobs.ID, evs []jobs.Event) ([
 		if k == len(evs) {
 			return nil
 		}
-		switch {
-		case st.status == jobs.StatusLost:
-			return fmt.Errorf("job %d: %w", id, jobs.ErrGone)
-		case st.status.Final():
-			return fmt.Errorf("job %d already ended (%s) at seq %d: %w", id, st.status, st.lastSeq, jobs.ErrConflict)
+		if err := store.AcceptsEvents(id, st.status, st.lastSeq); err != nil {
+			return err
 		}
 		fresh = evs[k:]
 		if err := insertEvents(ctx, tx, id, st, fresh); err != nil {
@@ -230,30 +168,14 @@ func compareStored(ctx context.Context, tx *sql.Tx, id jobs.ID, st jobState, evs
 		if err := rows.Scan(&cf, &cn, &body); err != nil {
 			return err
 		}
-		if stored, err = appendDecoded(stored, body, cf, cn, first-1, n); err != nil {
+		if stored, err = store.AppendDecoded(stored, body, cf, cn, first-1, n); err != nil {
 			return fmt.Errorf("chunk at seq %d: %w", cf, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(stored) != n {
-		return fmt.Errorf("%w: job %d holds %d of seq %d..%d", store.ErrCorrupt, id, len(stored), first, first+jobs.Seq(n)-1)
-	}
-	var a, b []byte
-	for i := range evs {
-		a = evs[i].AppendJSON(a[:0])
-		b = stored[i].AppendJSON(b[:0])
-		if bytes.Equal(a, b) {
-			continue
-		}
-		s := evs[i].Seq
-		if st.status == jobs.StatusLost && s == st.lastSeq {
-			return fmt.Errorf("job %d ended as lost at seq %d: %w", id, s, jobs.ErrGone)
-		}
-		return fmt.Errorf("job %d, seq %d: %w", id, s, jobs.ErrMismatch)
-	}
-	return nil
+	return store.CompareResent(id, evs, stored, st.status, st.lastSeq)
 }
 
 // TouchAgent records that the agent of job id was heard from now (its
@@ -313,7 +235,7 @@ func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]store.Expir
 			if heard.Valid && heard.Int64 >= micros(cutoff) {
 				return nil
 			}
-			e := jobs.Event{Seq: st.lastSeq + 1, Time: fromMicros(micros(time.Now())), Type: jobs.TypeExit, Status: jobs.StatusLost}
+			e := store.LostExit(st.lastSeq + 1)
 			if err := insertEvents(ctx, tx, id, st, []jobs.Event{e}); err != nil {
 				return err
 			}
@@ -331,22 +253,10 @@ func (db *DB) ExpireAgents(ctx context.Context, cutoff time.Time) ([]store.Expir
 	return out, nil
 }
 
-// agentStatus derives the status a job reads with: a running agent job
-// whose agent has been silent for longer than Options.AgentTimeout is
-// unreachable.
-func (db *DB) agentStatus(j *jobs.Job, now time.Time) {
-	if !j.Agent || j.Status != jobs.StatusRunning {
-		return
-	}
-	if j.LastHeard == nil || micros(*j.LastHeard) < db.unreachableCutoff(now) {
-		j.Status = jobs.StatusUnreachable
-	}
-}
-
 // unreachableCutoff is the last_heard (unix µs) before which a running
 // agent job reads as unreachable at now: silent for longer than
-// Options.AgentTimeout. Queries that select by status use it too, so that
-// they agree with agentStatus.
+// Options.AgentTimeout. The queries that select by status use it, so that
+// they agree with store.AgentStatus.
 func (db *DB) unreachableCutoff(now time.Time) int64 {
 	return ceilMicros(now.Add(-db.opts.AgentTimeout))
 }

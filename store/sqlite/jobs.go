@@ -88,6 +88,16 @@ const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(s scanner) (jobs.Job, error) {
+	j, p, err := scanJobRow(s)
+	if err != nil {
+		return j, err
+	}
+	j.Progress = p.Snapshot(j.Status)
+	return j, nil
+}
+
+// scanJobRow scans a job row and its raw progress state.
+func scanJobRow(s scanner) (jobs.Job, store.Progress, error) {
 	var (
 		j                 jobs.Job
 		command           string
@@ -101,11 +111,10 @@ func scanJob(s scanner) (jobs.Job, error) {
 		&created, &started, &finished, &j.LastSeq, &j.LastLine, &j.Agent, &heard, &j.Incomplete, &j.IncompleteReason},
 		progress.dest()...)
 	if err := s.Scan(dest...); err != nil {
-		return j, err
+		return j, store.Progress{}, err
 	}
-	j.Progress = progress.jobProgress(j.Status)
 	if err := json.Unmarshal([]byte(command), &j.Command); err != nil {
-		return j, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
+		return j, store.Progress{}, fmt.Errorf("job %d: stored command is not a JSON array: %w", j.ID, err)
 	}
 	if exitCode.Valid {
 		c := int(exitCode.Int64)
@@ -126,7 +135,7 @@ func scanJob(s scanner) (jobs.Job, error) {
 		t := fromMicros(heard.Int64)
 		j.LastHeard = &t
 	}
-	return j, nil
+	return j, progress.progress(), nil
 }
 
 // Job returns the job named by ref (its ID, or its UID when ref.UID is
@@ -146,7 +155,7 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("job %s: %w", ref, db.translate(err))
 	}
-	db.agentStatus(&j, time.Now())
+	store.AgentStatus(&j, time.Now(), db.opts.AgentTimeout)
 	return j, nil
 }
 
@@ -157,18 +166,14 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 // that matches few jobs reads the table once (about 100 ms for 100,000
 // jobs, docs/benchmarks.md).
 func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
-	switch {
-	case q.Limit < 0 || q.Before < 0:
-		return nil, fmt.Errorf("list jobs: limit %d, before %d: %w", q.Limit, q.Before, jobs.ErrInvalid)
-	case q.Limit == 0:
-		q.Limit = 100
-	case q.Limit > 1000:
-		q.Limit = 1000
+	q, err := q.Page()
+	if err != nil {
+		return nil, err
 	}
 	if err := q.Filter.Validate(); err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	// One now for the query and for agentStatus, so that a job's status
+	// One now for the query and for store.AgentStatus, so that a job's status
 	// as listed is the one the status filter saw.
 	now := time.Now()
 	where, args := db.jobsWhere(q, now)
@@ -184,7 +189,7 @@ func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list jobs: %w", db.translate(err))
 		}
-		db.agentStatus(&j, now)
+		store.AgentStatus(&j, now, db.opts.AgentTimeout)
 		list = append(list, j)
 	}
 	if err := rows.Err(); err != nil {
@@ -240,7 +245,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // statusCond is the condition selecting jobs whose status, as read at now,
 // is one of sts ("" for none). Running and unreachable share the stored
-// status running; what tells them apart is agentStatus's rule, written in
+// status running; what tells them apart is store.AgentStatus's rule, written in
 // SQL with its cutoff.
 func (db *DB) statusCond(sts []jobs.Status, now time.Time) (string, []any) {
 	if len(sts) == 0 {
@@ -283,4 +288,49 @@ func ceilMicros(t time.Time) int64 {
 		us++
 	}
 	return us
+}
+
+// ExportJobs returns up to limit job rows with id > after, in id order, as
+// stored (jobrun migrate copies them to another backend).
+func (db *DB) ExportJobs(ctx context.Context, after jobs.ID, limit int) ([]store.JobRow, error) {
+	rows, err := db.reader.QueryContext(ctx, "SELECT "+jobColumns+" FROM jobs WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("export jobs: %w", db.translate(err))
+	}
+	defer rows.Close()
+	var out []store.JobRow
+	for rows.Next() {
+		var r store.JobRow
+		if r.Job, r.Progress, err = scanJobRow(rows); err != nil {
+			return nil, fmt.Errorf("export jobs: %w", db.translate(err))
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export jobs: %w", db.translate(err))
+	}
+	return out, nil
+}
+
+// ExportChunks returns up to limit chunk rows of job id that follow seq
+// after (first_seq > after), in seq order, as stored.
+func (db *DB) ExportChunks(ctx context.Context, id jobs.ID, after jobs.Seq, limit int) ([]store.ChunkRow, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT first_seq, last_seq, first_line, last_line, n, body FROM chunks
+		WHERE job_id = ? AND first_seq > ? ORDER BY first_seq LIMIT ?`, id, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("export events of job %d: %w", id, db.translate(err))
+	}
+	defer rows.Close()
+	var out []store.ChunkRow
+	for rows.Next() {
+		var c store.ChunkRow
+		if err := rows.Scan(&c.First, &c.Last, &c.FirstLine, &c.LastLine, &c.N, &c.Body); err != nil {
+			return nil, fmt.Errorf("export events of job %d: %w", id, db.translate(err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export events of job %d: %w", id, db.translate(err))
+	}
+	return out, nil
 }

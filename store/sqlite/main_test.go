@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store/sqlite"
+	"github.com/jobrun/jobrun/store/storetest"
 )
 
 // testHost is the Options.Host of every DB in these tests, so RecoverLost
@@ -59,12 +61,34 @@ func runChild(path string) error {
 	return nil
 }
 
-// testCtx returns a context that ends with the test, bounded in time.
-func testCtx(t testing.TB) context.Context {
+// Helpers shared with the conformance suite.
+var (
+	testCtx     = storetest.Ctx
+	createJob   = func(t testing.TB, db *sqlite.DB) jobs.Job { t.Helper(); return storetest.CreateJob(t, db) }
+	lines       = storetest.Lines
+	exitEvent   = storetest.Exit
+	t0          = storetest.T0
+	wire        = storetest.Wire
+	sameEvents  = storetest.SameEvents
+	finishedJob = func(t testing.TB, db *sqlite.DB, n, size int, finished time.Time) jobs.Job {
+		t.Helper()
+		return storetest.FinishedJob(t, db, n, size, finished)
+	}
+)
+
+func appendEvents(t testing.TB, db *sqlite.DB, id jobs.ID, evs []jobs.Event) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	storetest.Append(t, db, id, evs)
+}
+
+func allEvents(t testing.TB, db *sqlite.DB, id jobs.ID, page int) []jobs.Event {
+	t.Helper()
+	return storetest.AllEvents(t, db, id, page)
+}
+
+func wantStatus(t *testing.T, db *sqlite.DB, id jobs.ID, want jobs.Status) jobs.Job {
+	t.Helper()
+	return storetest.WantStatus(t, db, id, want)
 }
 
 // openDB opens (creating) a database file in a fresh temp dir.
@@ -83,77 +107,30 @@ func openPath(t testing.TB, path string) *sqlite.DB {
 	return db
 }
 
-// createJob creates a running job.
-func createJob(t testing.TB, db *sqlite.DB) jobs.Job {
+// rawDB opens the file with the driver directly, for what the API does not
+// show (row counts, schema versions) or to hold locks.
+func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	j := jobs.Job{Name: "test", Command: []string{"echo", "hi"}, Cwd: "/tmp"}
-	if err := db.CreateJob(testCtx(t), &j); err != nil {
-		t.Fatalf("CreateJob: %v", err)
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return j
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
 
-var t0 = time.Date(2026, 11, 25, 21, 0, 0, 123456000, time.UTC)
-
-// lines returns n stdout line events from seq first, text prefix+number.
-func lines(first jobs.Seq, n int, prefix string) []jobs.Event {
-	evs := make([]jobs.Event, n)
-	for i := range evs {
-		seq := first + jobs.Seq(i)
-		evs[i] = jobs.Event{
-			Seq: seq, Time: t0.Add(time.Duration(seq) * time.Millisecond), Type: jobs.TypeLine,
-			Stream: jobs.StreamStdout, Line: int64(seq), EOL: "\n",
-			Data: fmt.Appendf(nil, "%s%d", prefix, seq),
-		}
-	}
-	return evs
-}
-
-func exitEvent(seq jobs.Seq, status jobs.Status, code int) jobs.Event {
-	return jobs.Event{Seq: seq, Time: t0.Add(time.Hour), Type: jobs.TypeExit, Status: status, ExitCode: &code}
-}
-
-func appendEvents(t testing.TB, db *sqlite.DB, id jobs.ID, evs []jobs.Event) {
+// chunkRows counts a job's chunk rows with a read-only connection of its
+// own.
+func chunkRows(t testing.TB, path string, id jobs.ID) int {
 	t.Helper()
-	if err := db.AppendEvents(testCtx(t), id, evs); err != nil {
-		t.Fatalf("AppendEvents(%d, seq %d..): %v", id, evs[0].Seq, err)
+	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// allEvents reads a job's whole log in pages of size page.
-func allEvents(t testing.TB, db *sqlite.DB, id jobs.ID, page int) []jobs.Event {
-	t.Helper()
-	var all []jobs.Event
-	for {
-		evs, err := db.Events(testCtx(t), id, jobs.Seq(len(all)), page)
-		if err != nil {
-			t.Fatalf("Events(%d, after %d, %d): %v", id, len(all), page, err)
-		}
-		if len(evs) > page {
-			t.Fatalf("Events(limit %d) returned %d events", page, len(evs))
-		}
-		all = append(all, evs...)
-		if len(evs) < page {
-			return all
-		}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow("SELECT count(*) FROM chunks WHERE job_id = ?", id).Scan(&n); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// wire is an event's wire JSON: it shows every field (bytes included, as
-// base64 when not valid UTF-8) at the precision stored.
-func wire(e jobs.Event) string { return string(e.AppendJSON(nil)) }
-
-func sameEvents(t testing.TB, got, want []jobs.Event) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d events, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if g, w := wire(got[i]), wire(want[i]); g != w {
-			t.Fatalf("event %d:\n got %.300s\nwant %.300s", i, g, w)
-		}
-		if got[i].Type == jobs.TypeLine && string(got[i].Data) != string(want[i].Data) {
-			t.Fatalf("event %d: data differs", i)
-		}
-	}
+	return n
 }

@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,54 +38,6 @@ func TestFileModes(t *testing.T) {
 		}
 		if fi.Mode() != mode {
 			t.Errorf("%s has mode %v, want %v", path, fi.Mode(), mode)
-		}
-	}
-}
-
-func TestSchemaTooNew(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "jobrun.db")
-	db := openPath(t, path)
-	db.Close()
-	if _, err := rawDB(t, path).Exec("PRAGMA user_version = 99"); err != nil {
-		t.Fatal(err)
-	}
-	_, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost})
-	if !errors.Is(err, jobs.ErrSchemaTooNew) {
-		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
-	}
-	want := fmt.Sprintf("database %s has schema version 99, this jobrun knows up to %d; upgrade jobrun", path, sqlite.LatestSchema())
-	if err.Error() != want {
-		t.Errorf("Open: %q, want %q", err, want)
-	}
-}
-
-// TestMigrationRace opens new files from several goroutines at once: each
-// Open has its own connections, so they race through SQLite's real file
-// locks. Had two of them migrated, the second CREATE TABLE would fail.
-func TestMigrationRace(t *testing.T) {
-	for round := range 5 {
-		path := filepath.Join(t.TempDir(), fmt.Sprintf("race%d.db", round))
-		var wg sync.WaitGroup
-		errs := make(chan error, 4)
-		for range 4 {
-			wg.Go(func() {
-				db, err := sqlite.Open(testCtx(t), path, sqlite.Options{Host: testHost})
-				if err == nil {
-					err = db.Close()
-				}
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatalf("round %d: concurrent Open: %v", round, err)
-			}
-		}
-		var v int
-		if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != sqlite.LatestSchema() {
-			t.Fatalf("round %d: user_version = %d, %v; want %d", round, v, err, sqlite.LatestSchema())
 		}
 	}
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"math"
-	"sort"
+	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/jobs/progress"
+	"github.com/jobrun/jobrun/store"
 )
 
 // A job's latest progress lives in its row (migration 0002), updated in
@@ -34,48 +33,28 @@ func (p *progressRow) dest() []any {
 	return []any{&p.percent, &p.message, &p.time, &p.state, &p.basePercent, &p.baseTime, &p.rate}
 }
 
-// estimate is the job's progress.Estimate as stored.
-func (p *progressRow) estimate() progress.Estimate {
-	var e progress.Estimate
-	if !p.percent.Valid || !p.time.Valid {
-		return e
+// progress is the row as the store's progress state.
+func (p *progressRow) progress() store.Progress {
+	return store.Progress{
+		Percent: nullFloat(p.percent), Message: p.message, Time: nullTime(p.time), State: p.state,
+		BasePercent: nullFloat(p.basePercent), BaseTime: nullTime(p.baseTime), Rate: nullFloat(p.rate),
 	}
-	e.LastPercent, e.LastTime = p.percent.Float64, fromMicros(p.time.Int64)
-	e.BasePercent, e.BaseTime = e.LastPercent, e.LastTime
-	if p.basePercent.Valid && p.baseTime.Valid {
-		e.BasePercent, e.BaseTime = p.basePercent.Float64, fromMicros(p.baseTime.Int64)
-	}
-	e.Rate = p.rate.Float64
-	return e
 }
 
-// jobProgress is the job's JSON progress, nil when it never reported any.
-// The ETA is given only while the job runs and its progress is in state
-// normal.
-func (p *progressRow) jobProgress(status jobs.Status) *progress.Snapshot {
-	if !p.percent.Valid || !p.time.Valid {
+func nullFloat(f sql.NullFloat64) *float64 {
+	if !f.Valid {
 		return nil
 	}
-	jp := &progress.Snapshot{Percent: p.percent.Float64, Message: p.message, Time: fromMicros(p.time.Int64), State: p.state}
-	if jp.State == "" {
-		jp.State = progress.StateNormal
-	}
-	e := p.estimate()
-	if e.Rate > 0 {
-		r := roundTo(e.Rate, 1e6)
-		jp.Rate = &r
-	}
-	if !status.Final() && jp.State == progress.StateNormal {
-		if eta, ok := e.ETA(); ok {
-			s := roundTo(eta.Seconds(), 1e3)
-			jp.ETASeconds = &s
-		}
-	}
-	return jp
+	return &f.Float64
 }
 
-// roundTo rounds v to a multiple of 1/perUnit: 1e3 keeps milliseconds.
-func roundTo(v, perUnit float64) float64 { return math.Round(v*perUnit) / perUnit }
+func nullTime(us sql.NullInt64) *time.Time {
+	if !us.Valid {
+		return nil
+	}
+	t := fromMicros(us.Int64)
+	return &t
+}
 
 // updateProgress stores the latest progress of job id after evs, which
 // hold progress events, and feeds each of them to the job's estimate.
@@ -86,27 +65,20 @@ func updateProgress(ctx context.Context, tx *sql.Tx, id jobs.ID, evs []jobs.Even
 	if err != nil {
 		return err
 	}
-	est := row.estimate()
-	var last *jobs.Event
-	for i := range evs {
-		if e := &evs[i]; e.Type == jobs.TypeProgress && e.Progress != nil {
-			est.Add(*e.Progress, e.Time)
-			last = e
-		}
-	}
-	if last == nil {
+	cur := row.progress()
+	p, ok := cur.Advance(evs)
+	if !ok {
 		return nil
 	}
-	p := last.Progress
 	_, err = tx.ExecContext(ctx, `UPDATE jobs SET progress_percent = ?, progress_message = ?, progress_time = ?,
 		progress_state = ?, progress_base_percent = ?, progress_base_time = ?, progress_rate = ? WHERE id = ?`,
-		p.Percent, p.Message, micros(last.Time), p.State,
-		est.BasePercent, micros(est.BaseTime), est.Rate, id)
+		*p.Percent, p.Message, micros(*p.Time), p.State,
+		*p.BasePercent, micros(*p.BaseTime), *p.Rate, id)
 	return err
 }
 
 // expectedLimit bounds the past runs that expected_seconds looks at.
-const expectedLimit = "20"
+const expectedLimit = "20" // store.ExpectedRuns
 
 // expectedQuery finds the durations of the latest succeeded runs before a
 // job with its name, or its command and working directory. Each side
@@ -152,22 +124,6 @@ func (db *DB) fillExpected(ctx context.Context, j *jobs.Job) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if m, ok := median(durs); ok {
-		m = roundTo(m, 1e3)
-		j.ExpectedSeconds = &m
-	}
+	j.ExpectedSeconds = store.ExpectedSeconds(durs)
 	return nil
-}
-
-// median returns the median of v (sorting it), if v is not empty.
-func median(v []float64) (float64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	sort.Float64s(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2], true
-	}
-	return (v[n/2-1] + v[n/2]) / 2, true
 }

@@ -36,23 +36,18 @@ import (
 // db.go); Vacuum rewrites the whole file (and converts an older database
 // to incremental auto-vacuum), blocking writers while it runs.
 
+// remover is this backend's part of store.Remover.
+func (db *DB) remover() store.Remover {
+	return store.Remover{Job: db.Job, Detach: db.detachJob, DeleteChunks: db.deleteChunks, Orphans: db.orphans}
+}
+
 // RemoveJob deletes the finished job that ref names and all its events,
 // and returns the job as it was. A job that is still running (or
 // unreachable) is an error wrapping jobs.ErrConflict; an unknown job wraps
 // jobs.ErrNotFound. The job is gone for readers when the first
 // transaction commits; its events follow in batches (see above).
 func (db *DB) RemoveJob(ctx context.Context, ref jobs.Ref, o store.RemoveOptions) (jobs.Job, error) {
-	j, err := db.Job(ctx, ref)
-	if err != nil {
-		return jobs.Job{}, fmt.Errorf("remove job: %w", err)
-	}
-	if err := db.detachJob(ctx, j.ID); err != nil {
-		return jobs.Job{}, fmt.Errorf("remove job %d: %w", j.ID, err)
-	}
-	if _, err := db.deleteChunks(ctx, j.ID, o.WithDefaults()); err != nil {
-		return j, fmt.Errorf("remove job %d: its events: %w (the next prune removes the rest)", j.ID, err)
-	}
-	return j, nil
+	return db.remover().RemoveJob(ctx, ref, o)
 }
 
 // detachJob deletes job id's row, but not its chunks, if the job is
@@ -84,7 +79,7 @@ func (db *DB) detachJob(ctx context.Context, id jobs.ID) error {
 	case errors.Is(err, sql.ErrNoRows):
 		err = fmt.Errorf("job %d: %w", id, jobs.ErrNotFound)
 	case err == nil && !st.Final():
-		err = fmt.Errorf("job %d is still running; cancel it (jobrun cancel %d) and remove it when it has ended: %w", id, id, jobs.ErrConflict)
+		err = store.RunningError(id)
 	case err == nil:
 		_, err = tx.ExecContext(ctx, "DELETE FROM jobs WHERE id = ?", id)
 	}
@@ -95,112 +90,53 @@ func (db *DB) detachJob(ctx context.Context, id jobs.ID) error {
 	return db.translate(tx.Commit())
 }
 
-// deleteChunks deletes the chunk rows of job id, whose jobs row is gone,
-// o.Batch rows per transaction, pausing between transactions. It returns
-// the number of rows deleted.
-func (db *DB) deleteChunks(ctx context.Context, id jobs.ID, o store.RemoveOptions) (int64, error) {
-	var total int64
-	for {
-		start := time.Now()
-		var n int64
-		err := db.writeTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM chunks WHERE rowid IN
-				(SELECT rowid FROM chunks WHERE job_id = ? ORDER BY last_seq LIMIT ?)`, id, o.Batch)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
+// deleteChunks deletes up to n chunk rows of job id, whose jobs row is
+// gone, in one write transaction, and returns how many.
+func (db *DB) deleteChunks(ctx context.Context, id jobs.ID, n int) (int64, error) {
+	var deleted int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM chunks WHERE rowid IN
+			(SELECT rowid FROM chunks WHERE job_id = ? ORDER BY last_seq LIMIT ?)`, id, n)
 		if err != nil {
-			return total, err
+			return err
 		}
-		total += n
-		if n < int64(o.Batch) {
-			return total, nil
-		}
-		if err := pause(ctx, min(time.Since(start), o.MaxPause)); err != nil {
-			return total, err
-		}
-	}
-}
-
-// pause waits d (at least a millisecond) or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(max(d, time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+		deleted, err = res.RowsAffected()
+		return err
+	})
+	return deleted, err
 }
 
 // Prune removes the jobs q selects, each like RemoveJob, then the events
 // of jobs whose remove was interrupted. A job that is still running is
 // never removed.
 func (db *DB) Prune(ctx context.Context, q store.PruneQuery, o store.RemoveOptions) (store.PruneResult, error) {
-	var res store.PruneResult
-	if q.Before.IsZero() || q.Keep < 0 {
-		return res, fmt.Errorf("prune: before %v, keep %d: %w", q.Before, q.Keep, jobs.ErrInvalid)
+	if err := store.CheckPrune(q); err != nil {
+		return store.PruneResult{}, err
 	}
-	o = o.WithDefaults()
 	rows, err := db.reader.QueryContext(ctx, `SELECT id FROM jobs
 		WHERE status != ? AND COALESCE(finished_at, created_at) < ?
 		AND id NOT IN (SELECT id FROM jobs ORDER BY id DESC LIMIT ?)
 		ORDER BY id`, jobs.StatusRunning, micros(q.Before), q.Keep)
 	if err != nil {
-		return res, fmt.Errorf("prune: %w", db.translate(err))
+		return store.PruneResult{}, fmt.Errorf("prune: %w", db.translate(err))
 	}
 	ids, err := scanIDs(rows)
 	if err != nil {
-		return res, fmt.Errorf("prune: %w", db.translate(err))
+		return store.PruneResult{}, fmt.Errorf("prune: %w", db.translate(err))
 	}
-	for _, id := range ids {
-		err := db.detachJob(ctx, id)
-		if errors.Is(err, jobs.ErrNotFound) || errors.Is(err, jobs.ErrConflict) {
-			continue // removed meanwhile, or (never) running again
-		}
-		if err != nil {
-			return res, fmt.Errorf("prune: job %d: %w", id, err)
-		}
-		res.Removed = append(res.Removed, id)
-		n, err := db.deleteChunks(ctx, id, o)
-		res.Chunks += n
-		if err != nil {
-			return res, fmt.Errorf("prune: events of job %d: %w", id, err)
-		}
-	}
-	n, err := db.sweepOrphans(ctx, o)
-	res.Chunks += n
-	if err != nil {
-		return res, fmt.Errorf("prune: %w", err)
-	}
-	return res, nil
+	return db.remover().Prune(ctx, ids, o)
 }
 
-// sweepOrphans deletes chunk rows whose job is gone: what a remove that
-// was interrupted left.
-func (db *DB) sweepOrphans(ctx context.Context, o store.RemoveOptions) (int64, error) {
+// orphans lists the jobs whose chunk rows outlived their row: what a
+// remove that was interrupted left.
+func (db *DB) orphans(ctx context.Context) ([]jobs.ID, error) {
 	rows, err := db.reader.QueryContext(ctx, `SELECT job_id FROM chunks c
 		WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id) GROUP BY job_id`)
 	if err != nil {
-		return 0, db.translate(err)
+		return nil, db.translate(err)
 	}
 	ids, err := scanIDs(rows)
-	if err != nil {
-		return 0, db.translate(err)
-	}
-	var total int64
-	for _, id := range ids {
-		n, err := db.deleteChunks(ctx, id, o)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("events of removed job %d: %w", id, err)
-		}
-	}
-	return total, nil
+	return ids, db.translate(err)
 }
 
 // scanIDs reads one column of ids and closes rows.
@@ -259,7 +195,7 @@ func (db *DB) Reclaim(ctx context.Context) (int64, error) {
 		if n < reclaimStep {
 			break
 		}
-		if err := pause(ctx, min(time.Since(start), 50*time.Millisecond)); err != nil {
+		if err := store.Pause(ctx, min(time.Since(start), 50*time.Millisecond)); err != nil {
 			return freed * pageSize, err
 		}
 	}

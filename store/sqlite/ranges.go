@@ -51,8 +51,7 @@ func (db *DB) EventsBefore(ctx context.Context, id jobs.ID, before jobs.Seq, n i
 	if n <= 0 || before < 1 {
 		return nil, fmt.Errorf("events of job %d before seq %d: n %d: %w", id, before, n, jobs.ErrInvalid)
 	}
-	after := max(before-1-jobs.Seq(n), 0)
-	limit := int(before - 1 - after)
+	after, limit := store.BeforeRange(before, n)
 	var evs []jobs.Event
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -140,7 +139,7 @@ func eventsIn(ctx context.Context, tx *sql.Tx, id jobs.ID, after jobs.Seq, limit
 		if evs == nil {
 			evs = make([]jobs.Event, 0, min(limit, store.MaxChunkEvents))
 		}
-		if evs, err = appendDecoded(evs, body, first, n, after, limit); err != nil {
+		if evs, err = store.AppendDecoded(evs, body, first, n, after, limit); err != nil {
 			return nil, fmt.Errorf("chunk at seq %d: %w", first, err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
-	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 // TestRecoverLostChild: a job whose runner is another live process is left
@@ -100,16 +99,19 @@ func TestRecoverLostMissingLockFile(t *testing.T) {
 	}
 }
 
-func wantStatus(t *testing.T, db *sqlite.DB, id jobs.ID, want jobs.Status) jobs.Job {
-	t.Helper()
-	j, err := db.Job(testCtx(t), jobs.Ref{ID: id})
-	if err != nil {
-		t.Fatal(err)
+// TestFinishedJobReleasesLock: the exit event releases the runner lock
+// and removes its file.
+func TestFinishedJobReleasesLock(t *testing.T) {
+	db := openDB(t)
+	j := createJob(t, db)
+	lock := db.Path() + ".locks/" + string(j.UID)
+	if _, err := os.Stat(lock); err != nil {
+		t.Fatalf("lock file of a running job: %v", err)
 	}
-	if j.Status != want {
-		t.Errorf("job %d is %s, want %s", id, j.Status, want)
+	appendEvents(t, db, j.ID, []jobs.Event{exitEvent(1, jobs.StatusSucceeded, 0)})
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Errorf("lock file of a finished job: %v, want it removed", err)
 	}
-	return j
 }
 
 // childProc is a runner process started by startChild.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobrun/jobrun/jobs"
@@ -98,7 +99,33 @@ type Auth struct {
 	Secret []byte
 	// SessionTTL is how long a browser session lasts. Default 30 days.
 	SessionTTL time.Duration
+
+	rotated atomic.Pointer[[]byte] // SetSecret's, which replaces Secret
 }
+
+// SetSecret replaces Secret while the server runs (jobrun secret rotate
+// on a database that several replicas share): every session and share
+// link signed with the old one stops working. It is safe to call
+// concurrently with everything else.
+func (a *Auth) SetSecret(secret []byte) {
+	s := append([]byte(nil), secret...)
+	a.rotated.Store(&s)
+}
+
+// key is the secret in use: SetSecret's, else Secret.
+func (a *Auth) key() []byte {
+	if s := a.rotated.Load(); s != nil {
+		return *s
+	}
+	return a.Secret
+}
+
+// ShareToken signs a share link's token for job uid, valid until exp,
+// with the secret in use (see the package function ShareToken).
+func (a *Auth) ShareToken(uid jobs.UID, exp time.Time) string { return ShareToken(a.key(), uid, exp) }
+
+// CanShare reports whether there is a secret to sign share links with.
+func (a *Auth) CanShare() bool { return a != nil && len(a.key()) > 0 }
 
 // Enabled reports whether the server needs a credential at all.
 func (a *Auth) Enabled() bool { return a != nil && (a.Token != "" || a.ReadToken != "") }
@@ -132,8 +159,8 @@ func (a *Auth) Check(cred string, now time.Time) (Grant, error) {
 		return Grant{Scope: ScopeFull}, nil
 	case read:
 		return Grant{Scope: ScopeRead}, nil
-	case strings.HasPrefix(cred, sharePrefix) && len(a.Secret) > 0:
-		uid, exp, err := VerifyShare(a.Secret, cred, now)
+	case strings.HasPrefix(cred, sharePrefix) && len(a.key()) > 0:
+		uid, exp, err := VerifyShare(a.key(), cred, now)
 		if err != nil {
 			return Grant{}, err
 		}
@@ -155,7 +182,7 @@ func (a *Auth) sessionKey(scope Scope) []byte {
 		tok = a.ReadToken
 	}
 	th := sha256.Sum256([]byte(tok))
-	m := hmac.New(sha256.New, a.Secret)
+	m := hmac.New(sha256.New, a.key())
 	m.Write([]byte("jobrun session key\x00"))
 	m.Write([]byte(scope.String()))
 	m.Write([]byte{0})
@@ -176,7 +203,7 @@ func (a *Auth) NewSession(acc Grant, now time.Time) (string, time.Time) {
 // CheckSession returns the access of a session cookie value.
 func (a *Auth) CheckSession(v string, now time.Time) (Grant, error) {
 	bad := fmt.Errorf("the session is not valid (sign in again): %w", stream.ErrUnauthorized)
-	if len(a.Secret) == 0 || len(v) > 256 {
+	if len(a.key()) == 0 || len(v) > 256 {
 		return Grant{}, bad
 	}
 	parts := strings.Split(v, ".")
@@ -222,7 +249,7 @@ func (a *Auth) CheckSession(v string, now time.Time) (Grant, error) {
 // secret, so that two jobrun servers on one host (cookies do not tell
 // ports apart) do not overwrite each other's sessions.
 func (a *Auth) sessionCookieName() string {
-	h := sha256.Sum256(append([]byte("jobrun cookie\x00"), a.Secret...))
+	h := sha256.Sum256(append([]byte("jobrun cookie\x00"), a.key()...))
 	return "jobrun_session_" + hex.EncodeToString(h[:4])
 }
 

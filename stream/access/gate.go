@@ -268,7 +268,7 @@ func (g *Gate) authenticate(r *http.Request, path string) (Grant, error) {
 		if !ok || i > 64 {
 			continue
 		}
-		uid, exp, err := VerifyShare(g.Auth.Secret, c.Value, now)
+		uid, exp, err := VerifyShare(g.Auth.key(), c.Value, now)
 		switch {
 		case err == nil && string(uid) == name:
 			if name == ref {

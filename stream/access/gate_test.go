@@ -625,3 +625,27 @@ func TestShareTokens(t *testing.T) {
 	}
 
 }
+
+// TestAuthSetSecret: a rotated secret (jobrun secret rotate on a shared
+// database) ends the share links and sessions signed with the old one,
+// and signs new ones.
+func TestAuthSetSecret(t *testing.T) {
+	auth := &access.Auth{Token: fullToken, Secret: testSecret}
+	uid := jobs.NewUID()
+	now := time.Now()
+	old := auth.ShareToken(uid, now.Add(time.Hour))
+	session, _ := auth.NewSession(access.Grant{Scope: access.ScopeFull}, now)
+	if _, err := auth.Check(old, now); err != nil {
+		t.Fatalf("share token before the rotation: %v", err)
+	}
+	auth.SetSecret([]byte("another secret, 32 bytes long..."))
+	if _, err := auth.Check(old, now); err == nil {
+		t.Error("a share token of the old secret is accepted after the rotation")
+	}
+	if _, err := auth.CheckSession(session, now); err == nil {
+		t.Error("a session of the old secret is accepted after the rotation")
+	}
+	if _, err := auth.Check(auth.ShareToken(uid, now.Add(time.Hour)), now); err != nil {
+		t.Errorf("share token of the new secret: %v", err)
+	}
+}

@@ -50,7 +50,7 @@ func (s *Server) serveShare(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if s.Auth == nil || len(s.Auth.Secret) == 0 {
+	if !s.Auth.CanShare() {
 		s.writeError(w, r, fmt.Errorf("share links are not available here (jobrun serve makes them): %w", jobs.ErrNotFound))
 		return
 	}
@@ -79,7 +79,7 @@ func (s *Server) serveShare(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	exp := time.Now().Add(ttl).Truncate(time.Second)
-	tok := access.ShareToken(s.Auth.Secret, j.UID, exp)
+	tok := s.Auth.ShareToken(j.UID, exp)
 	link := ShareLink{URL: ShareURL(s.baseURL(r), j.UID, tok), Token: tok, Job: j.ID, UID: j.UID, ExpiresAt: exp.UTC()}
 	s.logger().Info("stream: share link made", "job", j.ID, "expires_at", link.ExpiresAt, "remote", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")

@@ -55,11 +55,16 @@ func NewJob(t testing.TB, db *sqlite.DB) jobs.Job {
 	return j
 }
 
-// NewHub returns a Hub over db, closed at cleanup.
+// NewHub returns a Hub over db, closed at cleanup. Over a SQLite database
+// without o.Changes it watches the database's data version, as jobrun's
+// commands do.
 func NewHub(t testing.TB, db stream.History, o stream.HubOptions) *stream.Hub {
 	t.Helper()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if sq, ok := db.(*sqlite.DB); ok && o.Changes == nil {
+		o.Changes = sq.Changes()
 	}
 	h := stream.NewHub(db, o)
 	t.Cleanup(func() { h.Close() })

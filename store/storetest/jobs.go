@@ -1,8 +1,7 @@
-package sqlite_test
+package storetest
 
 import (
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,11 +10,11 @@ import (
 	"github.com/jobrun/jobrun/store"
 )
 
-func TestJobByRef(t *testing.T) {
-	db := openDB(t)
-	ctx := testCtx(t)
-	j := createJob(t, db)
-	if j.ID == 0 || j.UID == "" || j.Status != jobs.StatusRunning || j.Host != testHost ||
+func (s suite) testJobByRef(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
+	j := CreateJob(t, db)
+	if j.ID == 0 || j.UID == "" || j.Status != jobs.StatusRunning || j.Host == "" ||
 		j.CreatedAt.IsZero() || j.StartedAt == nil {
 		t.Fatalf("CreateJob left %+v", j)
 	}
@@ -36,16 +35,16 @@ func TestJobByRef(t *testing.T) {
 	}
 }
 
-func TestCreateJobUID(t *testing.T) {
-	db := openDB(t)
-	ctx := testCtx(t)
-	j := createJob(t, db)
+func (s suite) testCreateJobUID(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
+	j := CreateJob(t, db)
 
 	dup := jobs.Job{UID: j.UID}
 	if err := db.CreateJob(ctx, &dup); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("uid of a running job: %v, want ErrConflict", err)
 	}
-	appendEvents(t, db, j.ID, []jobs.Event{exitEvent(1, jobs.StatusSucceeded, 0)})
+	Append(t, db, j.ID, []jobs.Event{Exit(1, jobs.StatusSucceeded, 0)})
 	if err := db.CreateJob(ctx, &dup); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("uid of a finished job: %v, want ErrConflict", err)
 	}
@@ -55,17 +54,14 @@ func TestCreateJobUID(t *testing.T) {
 			t.Errorf("uid %q: %v, want ErrInvalid", uid, err)
 		}
 	}
-	if _, err := os.Stat(db.Path() + ".locks/" + string(j.UID)); !os.IsNotExist(err) {
-		t.Errorf("lock file of a finished job: %v, want it removed", err)
-	}
 }
 
-func TestJobsPaging(t *testing.T) {
-	db := openDB(t)
-	ctx := testCtx(t)
+func (s suite) testJobsPaging(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
 	var ids []jobs.ID
 	for range 5 {
-		ids = append(ids, createJob(t, db).ID)
+		ids = append(ids, CreateJob(t, db).ID)
 	}
 	idsOf := func(list []jobs.Job) []jobs.ID {
 		var out []jobs.ID
@@ -92,6 +88,9 @@ func TestJobsPaging(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if list == nil {
+				t.Errorf("Jobs(%+v) = nil, want a list (JSON [])", tt.q)
+			}
 			if got := idsOf(list); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Jobs(%+v) = %v, want %v", tt.q, got, tt.want)
 			}
@@ -102,12 +101,12 @@ func TestJobsPaging(t *testing.T) {
 	}
 }
 
-func TestJobLastLine(t *testing.T) {
-	ctx := testCtx(t)
-	db := openDB(t)
-	j := createJob(t, db)
-	evs := lines(1, 5, "x")
-	appendEvents(t, db, j.ID, evs)
+func (s suite) testJobLastLine(t *testing.T) {
+	ctx := Ctx(t)
+	db, _ := s.open(t)
+	j := CreateJob(t, db)
+	evs := Lines(1, 5, "x")
+	Append(t, db, j.ID, evs)
 	got, err := db.Job(ctx, jobs.Ref{ID: j.ID})
 	if err != nil {
 		t.Fatal(err)
