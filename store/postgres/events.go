@@ -114,8 +114,10 @@ func (db *DB) insertEvents(ctx context.Context, tx pgx.Tx, id jobs.ID, st jobSta
 			finished = time.Now()
 		}
 		b.Queue(`UPDATE jobs SET last_seq = $1, last_line = $2, status = $3, exit_code = $4,
-			signal = $5, finished_at = $6, last_heard = COALESCE($7, last_heard) WHERE id = $8`,
-			last.Seq, lastLine, last.Status, last.ExitCode, last.Signal, µs(finished), heardAt, id)
+			signal = $5, finished_at = $6, last_heard = COALESCE($7, last_heard),
+			incomplete = $8, incomplete_reason = $9 WHERE id = $10`,
+			last.Seq, lastLine, last.Status, last.ExitCode, last.Signal, µs(finished), heardAt,
+			last.Incomplete, last.IncompleteReason, id)
 	}
 	db.queueNotify(&b, id, last.Seq)
 	return tx.SendBatch(ctx, &b).Close()

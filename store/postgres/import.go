@@ -50,7 +50,7 @@ func (db *DB) ImportJob(ctx context.Context, row store.JobRow, from jobs.Seq, ne
 	p := &row.Progress
 	state := []any{j.Name, string(cmdJSON), j.Cwd, j.Host, j.Status, j.ExitCode, j.Signal, j.CreatedAt, j.StartedAt,
 		j.FinishedAt, j.LastSeq, j.LastLine, p.Percent, p.Message, p.Time, p.State, p.BasePercent, p.BaseTime, p.Rate,
-		j.Agent, j.LastHeard}
+		j.Agent, j.LastHeard, j.Incomplete, j.IncompleteReason}
 	copied := 0
 	err = db.writeTx(ctx, func(tx pgx.Tx) error {
 		copied = 0
@@ -66,9 +66,10 @@ func (db *DB) ImportJob(ctx context.Context, row store.JobRow, from jobs.Seq, ne
 			}
 			err := tx.QueryRow(ctx, `INSERT INTO jobs (id, uid, name, command, cwd, host, status, exit_code, signal,
 				created_at, started_at, finished_at, last_seq, last_line, progress_percent, progress_message,
-				progress_time, progress_state, progress_base_percent, progress_base_time, progress_rate, agent, last_heard)
+				progress_time, progress_state, progress_base_percent, progress_base_time, progress_rate, agent, last_heard,
+				incomplete, incomplete_reason)
 				VALUES (COALESCE($1, nextval(pg_get_serial_sequence('jobs', 'id'))), $2, $3, $4, $5, $6, $7, $8, $9,
-				$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+				$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
 				RETURNING id`, append([]any{keep, j.UID}, state...)...).Scan(&id)
 			if err != nil {
 				return err
@@ -88,7 +89,7 @@ func (db *DB) ImportJob(ctx context.Context, row store.JobRow, from jobs.Seq, ne
 				exit_code = $7, signal = $8, created_at = $9, started_at = $10, finished_at = $11, last_seq = $12,
 				last_line = $13, progress_percent = $14, progress_message = $15, progress_time = $16,
 				progress_state = $17, progress_base_percent = $18, progress_base_time = $19, progress_rate = $20,
-				agent = $21, last_heard = $22 WHERE id = $1`, append([]any{id}, state...)...)
+				agent = $21, last_heard = $22, incomplete = $23, incomplete_reason = $24 WHERE id = $1`, append([]any{id}, state...)...)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +76,7 @@ func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
 }
 
 const jobColumns = `id, uid, name, command, cwd, host, status, exit_code, signal,
-	created_at, started_at, finished_at, last_seq, last_line, agent, last_heard, ` + progressColumns
+	created_at, started_at, finished_at, last_seq, last_line, agent, last_heard, incomplete, incomplete_reason, ` + progressColumns
 
 const progressColumns = `progress_percent, progress_message, progress_time, progress_state,
 	progress_base_percent, progress_base_time, progress_rate`
@@ -94,7 +95,8 @@ func scanJob(row pgx.Row) (jobs.Job, error) {
 		p        store.Progress
 	)
 	dest := append([]any{&j.ID, &j.UID, &j.Name, &command, &j.Cwd, &j.Host, &j.Status, &exitCode, &j.Signal,
-		&created, &j.StartedAt, &j.FinishedAt, &j.LastSeq, &j.LastLine, &j.Agent, &j.LastHeard}, progressDest(&p)...)
+		&created, &j.StartedAt, &j.FinishedAt, &j.LastSeq, &j.LastLine, &j.Agent, &j.LastHeard,
+		&j.Incomplete, &j.IncompleteReason}, progressDest(&p)...)
 	if err := row.Scan(dest...); err != nil {
 		return j, err
 	}
@@ -147,17 +149,23 @@ func (db *DB) Job(ctx context.Context, ref jobs.Ref) (jobs.Job, error) {
 	return j, nil
 }
 
-// Jobs returns a page of jobs, newest (highest ID) first.
+// Jobs returns a page of the jobs q selects, newest (highest ID) first,
+// with the filter as conditions of one query (they agree with
+// jobs.Filter.Match: the status as read, unreachable derived with the
+// same cutoff as store.AgentStatus).
 func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
 	q, err := q.Page()
 	if err != nil {
 		return nil, err
 	}
-	query, args := "SELECT "+jobColumns+" FROM jobs ORDER BY id DESC LIMIT $1", []any{q.Limit}
-	if q.Before != 0 {
-		query, args = "SELECT "+jobColumns+" FROM jobs WHERE id < $1 ORDER BY id DESC LIMIT $2", []any{q.Before, q.Limit}
+	if err := q.Filter.Validate(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, query, args...)
+	now := time.Now()
+	where, args := db.jobsWhere(q, now)
+	args = append(args, q.Limit)
+	rows, err := db.pool.Query(ctx, "SELECT "+jobColumns+" FROM jobs"+where+
+		fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", db.translate(err))
 	}
@@ -177,7 +185,6 @@ func (db *DB) Jobs(ctx context.Context, q store.JobsQuery) ([]jobs.Job, error) {
 	if err := db.fillExpected(ctx, list); err != nil {
 		return nil, fmt.Errorf("list jobs: %w", db.translate(err))
 	}
-	now := time.Now()
 	for i := range list {
 		store.AgentStatus(&list[i], now, db.opts.AgentTimeout)
 	}
@@ -242,4 +249,84 @@ func (db *DB) fillExpected(ctx context.Context, list []jobs.Job) error {
 		list[i].ExpectedSeconds = store.ExpectedSeconds(durs)
 	}
 	return br.Close()
+}
+
+// jobsWhere is the WHERE clause (with its leading space, or "") and the
+// arguments ($1, $2, ...) of q's id bound and filter, at now.
+func (db *DB) jobsWhere(q store.JobsQuery, now time.Time) (string, []any) {
+	var conds []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if q.Before != 0 {
+		conds = append(conds, "id < "+arg(q.Before))
+	}
+	if len(q.Statuses) > 0 {
+		conds = append(conds, db.statusCond(q.Statuses, now, arg))
+	}
+	if q.Host != "" {
+		conds = append(conds, "host = "+arg(q.Host))
+	}
+	if q.Name != "" {
+		// The case of ASCII letters only, as jobs.Filter says (whatever
+		// the database's collation).
+		conds = append(conds, "position("+arg(jobs.LowerASCII(q.Name))+
+			" in translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) > 0")
+	}
+	// created_at holds microseconds: at or after t exactly when it is at
+	// or after t rounded up to the microsecond.
+	if !q.Since.IsZero() {
+		conds = append(conds, "created_at >= "+arg(ceilµs(q.Since)))
+	}
+	if !q.Until.IsZero() {
+		conds = append(conds, "created_at < "+arg(ceilµs(q.Until)))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// statusCond selects the jobs whose status, as read at now, is one of
+// sts. Running and unreachable share the stored status running; what
+// tells them apart is store.AgentStatus's rule, with its cutoff.
+func (db *DB) statusCond(sts []jobs.Status, now time.Time, arg func(any) string) string {
+	var stored []string
+	running, unreachable := false, false
+	for _, s := range sts {
+		switch s {
+		case jobs.StatusRunning:
+			running = true
+		case jobs.StatusUnreachable:
+			unreachable = true
+		default:
+			stored = append(stored, string(s))
+		}
+	}
+	silent := func() string {
+		return "(agent AND (last_heard IS NULL OR last_heard < " + arg(ceilµs(now.Add(-db.opts.AgentTimeout))) + "))"
+	}
+	var ors []string
+	switch {
+	case running && unreachable:
+		stored = append(stored, string(jobs.StatusRunning))
+	case running:
+		ors = append(ors, "(status = 'running' AND NOT "+silent()+")")
+	case unreachable:
+		ors = append(ors, "(status = 'running' AND "+silent()+")")
+	}
+	if len(stored) > 0 {
+		ors = append(ors, "status = ANY("+arg(stored)+")")
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
+}
+
+// ceilµs is t rounded up to the microsecond.
+func ceilµs(t time.Time) time.Time {
+	if t.Nanosecond()%1000 != 0 {
+		t = t.Truncate(time.Microsecond).Add(time.Microsecond)
+	}
+	return t.UTC()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +144,8 @@ func (s suite) testAppendRejects(t *testing.T) {
 	noProgress := []jobs.Event{{Seq: 4, Time: T0, Type: jobs.TypeProgress}}
 	badPercent := []jobs.Event{{Seq: 4, Time: T0, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: 101}}}
 	nanPercent := []jobs.Event{{Seq: 4, Time: T0, Type: jobs.TypeProgress, Progress: &progress.Report{Percent: math.NaN()}}}
+	longReason := []jobs.Event{Exit(4, jobs.StatusFailed, 1)}
+	longReason[0].Incomplete, longReason[0].IncompleteReason = true, strings.Repeat("x", jobs.MaxIncompleteReason+1)
 
 	tests := []struct {
 		name string
@@ -162,6 +165,9 @@ func (s suite) testAppendRejects(t *testing.T) {
 		{"progress without a value", j.ID, noProgress, jobs.ErrInvalid},
 		{"progress above 100", j.ID, badPercent, jobs.ErrInvalid},
 		{"progress NaN", j.ID, nanPercent, jobs.ErrInvalid},
+		{"incomplete_reason too long", j.ID, longReason, jobs.ErrInvalid},
+		{"seq 0", j.ID, Lines(0, 2, "x"), jobs.ErrInvalid},
+		{"negative seq", j.ID, Lines(-1, 3, "x"), jobs.ErrInvalid},
 		{"unknown job", j.ID + 100, Lines(1, 1, "x"), jobs.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -309,5 +315,30 @@ func (s suite) testSeqOfLine(t *testing.T) {
 	empty := CreateJob(t, db)
 	if got, err := db.SeqOfLine(ctx, empty.ID, 1); err != nil || got != 0 {
 		t.Errorf("SeqOfLine of a job without events = %d, %v; want 0, nil", got, err)
+	}
+}
+
+// testIncompleteExit: an exit event marked incomplete is stored with its
+// flag and reason, and the job carries them, its status the command's.
+func (s suite) testIncompleteExit(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
+	j := CreateJob(t, db)
+	Append(t, db, j.ID, Lines(1, 3, "a"))
+	exit := Exit(4, jobs.StatusFailed, 5)
+	exit.Incomplete, exit.IncompleteReason = true, "storing the output failed after seq 3: disk full"
+	Append(t, db, j.ID, []jobs.Event{exit})
+	SameEvents(t, AllEvents(t, db, j.ID, 100), append(Lines(1, 3, "a"), exit))
+	got, err := db.Job(ctx, jobs.Ref{ID: j.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Incomplete || got.IncompleteReason != exit.IncompleteReason || got.Status != jobs.StatusFailed || *got.ExitCode != 5 {
+		t.Errorf("job %s %v incomplete %v %q; want failed 5, incomplete with the reason", got.Status, got.ExitCode, got.Incomplete, got.IncompleteReason)
+	}
+	other := CreateJob(t, db)
+	Append(t, db, other.ID, []jobs.Event{Exit(1, jobs.StatusSucceeded, 0)})
+	if got, err := db.Job(ctx, jobs.Ref{ID: other.ID}); err != nil || got.Incomplete || got.IncompleteReason != "" {
+		t.Errorf("a complete job reads incomplete %v %q (%v)", got.Incomplete, got.IncompleteReason, err)
 	}
 }

@@ -88,6 +88,13 @@ func (s suite) testIngestEventsIdempotentBySeq(t *testing.T) {
 	if _, _, err := db.IngestEvents(ctx, id, Lines(17, 1, "a")); !errors.Is(err, jobs.ErrInvalid) {
 		t.Errorf("gap: %v, want ErrInvalid", err)
 	}
+	// Seq starts at 1: seq 0 and below are malformed, not a resend that
+	// differs from the stored events.
+	for _, first := range []jobs.Seq{0, -1} {
+		if _, _, err := db.IngestEvents(ctx, id, Lines(first, 3, "a")); !errors.Is(err, jobs.ErrInvalid) {
+			t.Errorf("batch from seq %d: %v, want ErrInvalid", first, err)
+		}
+	}
 	long := Lines(16, 1, "a")
 	long[0].Data = make([]byte, jobs.MaxLineBytes+1)
 	if _, _, err := db.IngestEvents(ctx, id, long); !errors.Is(err, jobs.ErrInvalid) {
@@ -269,5 +276,29 @@ func (s suite) testExpireOnce(t *testing.T) {
 		if len(evs) != 3 || evs[2].Status != jobs.StatusLost {
 			t.Errorf("job %d: %d events, want 2 lines and one lost exit", id, len(evs))
 		}
+	}
+}
+
+// testIngestKeepsIncomplete: the flag of an agent's job comes from its
+// exit event, stored as sent; a resend must carry it too.
+func (s suite) testIngestKeepsIncomplete(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
+	id, _ := register(t, db, AgentJob(jobs.NewUID()))
+	exit := Exit(3, jobs.StatusSucceeded, 0)
+	exit.Incomplete, exit.IncompleteReason = true, "storing the output failed after seq 2: disk full"
+	if _, _, err := db.IngestEvents(ctx, id, append(Lines(1, 2, "a"), exit)); err != nil {
+		t.Fatal(err)
+	}
+	j, err := db.Job(ctx, jobs.Ref{ID: id})
+	if err != nil || !j.Incomplete || j.IncompleteReason != exit.IncompleteReason || j.Status != jobs.StatusSucceeded {
+		t.Fatalf("job %+v, %v; want succeeded, incomplete with the agent's reason", j, err)
+	}
+	if evs := AllEvents(t, db, id, 10); !evs[2].Incomplete || evs[2].IncompleteReason != exit.IncompleteReason {
+		t.Errorf("stored exit %s, want the agent's flag", Wire(evs[2]))
+	}
+	plain := Exit(3, jobs.StatusSucceeded, 0)
+	if _, _, err := db.IngestEvents(ctx, id, []jobs.Event{plain}); !errors.Is(err, jobs.ErrMismatch) {
+		t.Errorf("resent exit without the flag: %v, want ErrMismatch", err)
 	}
 }

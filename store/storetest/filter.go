@@ -1,9 +1,8 @@
-package sqlite_test
+package storetest
 
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/jobrun/jobrun/jobs"
 	"github.com/jobrun/jobrun/store"
-	"github.com/jobrun/jobrun/store/sqlite"
 )
 
 func idsOf(list []jobs.Job) []jobs.ID {
@@ -25,9 +23,9 @@ func idsOf(list []jobs.Job) []jobs.ID {
 
 // filterJobs makes jobs of every status, with names, hosts and creation
 // times to filter on; base is the creation time of the first.
-func filterJobs(t *testing.T, db *sqlite.DB, base time.Time) map[string]jobs.Job {
+func filterJobs(t *testing.T, db Store, base time.Time) map[string]jobs.Job {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := Ctx(t)
 	made := map[string]jobs.Job{}
 	for i, c := range []struct {
 		name, host string
@@ -46,7 +44,7 @@ func filterJobs(t *testing.T, db *sqlite.DB, base time.Time) map[string]jobs.Job
 		}
 		if c.status != jobs.StatusRunning {
 			code := 1
-			appendEvents(t, db, j.ID, []jobs.Event{{Seq: 1, Time: t0, Type: jobs.TypeExit, Status: c.status, ExitCode: &code}})
+			Append(t, db, j.ID, []jobs.Event{{Seq: 1, Time: T0, Type: jobs.TypeExit, Status: c.status, ExitCode: &code}})
 		}
 		made[c.name] = j
 	}
@@ -62,12 +60,12 @@ func filterJobs(t *testing.T, db *sqlite.DB, base time.Time) map[string]jobs.Job
 	return made
 }
 
-// TestJobsFilter lists with each filter and checks the answer against the
+// testJobsFilter lists with each filter and checks the answer against the
 // expected jobs and against jobs.Filter.Match over every job: the query
 // and Match must agree.
-func TestJobsFilter(t *testing.T) {
-	db := openDB(t)
-	ctx := testCtx(t)
+func (s suite) testJobsFilter(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
 	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	m := filterJobs(t, db, base)
 	id := func(name string) jobs.ID { return m[name].ID }
@@ -137,29 +135,25 @@ func TestJobsFilter(t *testing.T) {
 	}
 }
 
-// TestJobsFilterUnreachable: a running agent job whose agent is silent
+// testJobsFilterUnreachable: a running agent job whose agent is silent
 // reads as unreachable, and the status filter sees it so: listed under
 // unreachable and not under running, while a local running job stays
 // running.
-func TestJobsFilterUnreachable(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "jobrun.db")
-	db := openPath(t, path)
-	ctx := testCtx(t)
-	m := filterJobs(t, db, t0)
+func (s suite) testJobsFilterUnreachable(t *testing.T) {
+	db, name := s.open(t)
+	ctx := Ctx(t)
+	m := filterJobs(t, db, T0)
 	local, agent := m["nightly DEPLOY"].ID, m["agent deploy"].ID
-	// The same file read by a server whose agent timeout is a nanosecond:
-	// the agent, heard a moment ago, has been silent for longer than that.
-	silent, err := sqlite.Open(ctx, path, sqlite.Options{Host: testHost, AgentTimeout: time.Nanosecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
+	// The same database read by a server whose agent timeout is a
+	// nanosecond: the agent, heard a moment ago, has been silent for
+	// longer than that.
+	silent := s.openName(t, name, Options{AgentTimeout: time.Nanosecond})
 	running := []jobs.Status{jobs.StatusRunning}
 	unreachable := []jobs.Status{jobs.StatusUnreachable}
 	both := []jobs.Status{jobs.StatusUnreachable, jobs.StatusRunning}
 	for _, tt := range []struct {
 		name string
-		db   *sqlite.DB
+		db   Store
 		sts  []jobs.Status
 		want []jobs.ID
 	}{
@@ -184,11 +178,11 @@ func TestJobsFilterUnreachable(t *testing.T) {
 	}
 }
 
-// TestJobsFilterPaging pages through a filter with Before: every matching
+// testJobsFilterPaging pages through a filter with Before: every matching
 // job once, in id order, none of the others.
-func TestJobsFilterPaging(t *testing.T) {
-	db := openDB(t)
-	ctx := testCtx(t)
+func (s suite) testJobsFilterPaging(t *testing.T) {
+	db, _ := s.open(t)
+	ctx := Ctx(t)
 	var want []jobs.ID
 	for i := range 25 {
 		j := jobs.Job{Name: fmt.Sprintf("job %d", i), Command: []string{"x"}}
