@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -79,7 +78,7 @@ func (db *DB) WALSize() int64 {
 
 // openCheckpointer opens the checkpointer's connection and starts its
 // goroutine; Close stops it.
-func (db *DB) openCheckpointer(ctx context.Context) error {
+func (db *DB) openCheckpointer() error {
 	var err error
 	db.ckpt, err = sql.Open("sqlite3", dsn(db.path,
 		fmt.Sprintf("_busy_timeout=%d", db.opts.CheckpointWait.Milliseconds())))
@@ -90,9 +89,6 @@ func (db *DB) openCheckpointer(ctx context.Context) error {
 	db.ckpt.SetMaxIdleConns(1)
 	db.ckpt.SetConnMaxLifetime(0)
 	db.ckpt.SetConnMaxIdleTime(0)
-	if _, err := db.ckpt.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", db.opts.WALLimit)); err != nil {
-		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
-	}
 	db.committed = make(chan struct{}, 1)
 	// The goroutine lives as long as the DB, not as the ctx of Open.
 	life, stop := context.WithCancel(context.Background())
@@ -179,14 +175,16 @@ func (db *DB) checkpointer(ctx context.Context) {
 // Options.CheckpointWait.
 func (db *DB) truncateWAL(ctx context.Context) (truncated bool, err error) {
 	var busy, frames, copied int64
-	if err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-		return false, fmt.Errorf("checkpoint %s: %w", db.path, db.translate(err))
-	}
-	if err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return false, err
+	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
+		err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
+		if isBusy(err) {
+			// Another process is recovering the WAL or holds a lock
+			// that a checkpoint does not wait for: as readers, try later.
+			return false, nil
 		}
-		return false, fmt.Errorf("checkpoint %s: %w", db.path, db.translate(err))
+		if err != nil {
+			return false, fmt.Errorf("checkpoint %s (%s): %w", db.path, mode, db.translate(err))
+		}
 	}
 	return busy == 0, nil
 }

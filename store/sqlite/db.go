@@ -232,7 +232,7 @@ func (db *DB) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
 	}
-	return db.openCheckpointer(ctx)
+	return db.openCheckpointer()
 }
 
 // Close releases every runner lock this DB holds (their jobs, if still
