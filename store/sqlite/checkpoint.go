@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"time"
@@ -80,15 +79,9 @@ func (db *DB) WALSize() int64 {
 // goroutine; Close stops it.
 func (db *DB) openCheckpointer() error {
 	var err error
-	db.ckpt, err = sql.Open("sqlite3", dsn(db.path,
-		fmt.Sprintf("_busy_timeout=%d", db.opts.CheckpointWait.Milliseconds())))
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", db.path, err)
+	if db.ckpt, err = db.openConn(fmt.Sprintf("_busy_timeout=%d", db.opts.CheckpointWait.Milliseconds())); err != nil {
+		return err
 	}
-	db.ckpt.SetMaxOpenConns(1)
-	db.ckpt.SetMaxIdleConns(1)
-	db.ckpt.SetConnMaxLifetime(0)
-	db.ckpt.SetConnMaxIdleTime(0)
 	db.committed = make(chan struct{}, 1)
 	// The goroutine lives as long as the DB, not as the ctx of Open.
 	life, stop := context.WithCancel(context.Background())

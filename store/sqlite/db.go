@@ -194,14 +194,9 @@ func (db *DB) open(ctx context.Context) error {
 		params = "_auto_vacuum=incremental&" + params
 	}
 	var err error
-	db.writer, err = sql.Open("sqlite3", dsn(db.path, params))
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", db.path, err)
+	if db.writer, err = db.openConn(params); err != nil {
+		return err
 	}
-	db.writer.SetMaxOpenConns(1)
-	db.writer.SetMaxIdleConns(1)
-	db.writer.SetConnMaxLifetime(0)
-	db.writer.SetConnMaxIdleTime(0)
 	// The writer connection switches the file to WAL (persistent) before
 	// any reader connects. On a new file that another process is opening
 	// at the same moment, that switch fails with SQLITE_BUSY at once,
@@ -233,6 +228,20 @@ func (db *DB) open(ctx context.Context) error {
 		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
 	}
 	return db.openCheckpointer()
+}
+
+// openConn opens a pool of one connection to the database with the DSN
+// parameters params, kept open for the DB's life.
+func (db *DB) openConn(params string) (*sql.DB, error) {
+	c, err := sql.Open("sqlite3", dsn(db.path, params))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", db.path, err)
+	}
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	c.SetConnMaxLifetime(0)
+	c.SetConnMaxIdleTime(0)
+	return c, nil
 }
 
 // Close releases every runner lock this DB holds (their jobs, if still
