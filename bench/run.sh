@@ -7,7 +7,13 @@
 #    RSS of an ingest run (/usr/bin/time);
 #  - fan-out (BENCH=fanout): runs bench/fanout over the scenarios of issue 12,
 #    printing the load average before each, then a summary table.
-# BENCH=all (the default) does both. The fan-out sizes come from these
+#  - WAL (BENCH=wal): runs bench/walbench WAL_RUNS times (3): jobrun serve,
+#    WAL_AGENTS agents (2) each printing WAL_LINES lines (2000000), WAL_VIEWERS
+#    viewers per job (40) replaying from after=0, dropped and reconnected
+#    within WAL_CHURN (2s); prints the WAL's size while they push, 15 s
+#    after (viewers still replaying) and once they stopped. WAL_BASE=COMMIT
+#    also builds that commit (git archive) and alternates runs of both.
+# BENCH=all (the default) does e2e and fan-out. The fan-out sizes come from these
 # variables (defaults: the issue's table); FANOUT_QUICK=1 shrinks them all
 # for a run of a minute or two:
 #   FANOUT_MODES="exec serve"   servers to measure (serve: jobrun serve + an agent)
@@ -41,6 +47,24 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
   done
   /usr/bin/time -f "peak RSS of jobrun exec --quiet -- cat (KiB): %M" \
     "$tmp/jobrun" exec --quiet --linger 0 --addr 127.0.0.1:0 --db "$tmp/rss.db" -- cat "$tmp/input.txt"
+fi
+
+if [ "$what" = wal ]; then
+  go build -o "$tmp/walbench" ./bench/walbench
+  bins=$tmp/jobrun
+  if [ -n "${WAL_BASE:-}" ]; then
+    mkdir "$tmp/base"
+    git archive "$WAL_BASE" | tar -x -C "$tmp/base"
+    (cd "$tmp/base" && CGO_ENABLED=1 go build -o "$tmp/jobrun-base" ./cmd/jobrun)
+    bins="$tmp/jobrun-base $tmp/jobrun"
+  fi
+  for i in $(seq 1 "${WAL_RUNS:-3}"); do
+    for bin in $bins; do
+      echo "== $(basename "$bin") run $i (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+      "$tmp/walbench" -bin "$bin" -agents "${WAL_AGENTS:-2}" -lines "${WAL_LINES:-2000000}" \
+        -viewers "${WAL_VIEWERS:-40}" -churn "${WAL_CHURN:-2s}" -hold 15s -tail 15s
+    done
+  done
 fi
 
 if [ "$what" = all ] || [ "$what" = fanout ]; then

@@ -135,6 +135,9 @@ func TestServeHealthAndMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", name, m[name])
 		}
 	}
+	if got, ok := m["jobrun_store_wal_bytes"]; !ok || got < 0 {
+		t.Errorf("jobrun_store_wal_bytes = %v (present %v), want a size", got, ok)
+	}
 	ws.Close(websocket.StatusNormalClosure, "")
 	waitFor(t, func() bool { return scrape(t, base)[`jobrun_viewers{transport="ws"}`] == 0 })
 	ex.cmd.Process.Signal(os.Interrupt)

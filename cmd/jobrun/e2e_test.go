@@ -27,6 +27,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == crashChildArg {
+		os.Exit(crashChild(os.Args[2]))
+	}
 	dir, err := os.MkdirTemp("", "jobrun-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

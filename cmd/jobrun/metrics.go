@@ -115,7 +115,8 @@ func (m *serverMetrics) observeWriteError(err error) {
 }
 
 // watchStore adds the database's state, read at each scrape: jobs by
-// status and the bytes stored.
+// status, the bytes stored and, for SQLite, the size of the write-ahead
+// log.
 func (m *serverMetrics) watchStore(db serverStore, logger *slog.Logger) {
 	m.reg.MustRegister(&storeCollector{db: db, logger: logger})
 }
@@ -140,6 +141,8 @@ var (
 	storeBytesDesc = prometheus.NewDesc("jobrun_store_bytes", "Bytes of the database's pages in use (jobs and their events).", nil, nil)
 	storeFreeDesc  = prometheus.NewDesc("jobrun_store_free_bytes",
 		"Bytes of the database's free pages (left by removed jobs; reused, or given back by prune).", nil, nil)
+	storeWALDesc = prometheus.NewDesc("jobrun_store_wal_bytes",
+		"Size of the database's write-ahead log (the -wal file), truncated by checkpoints once readers allow.", nil, nil)
 )
 
 // statuses are the label values of jobrun_jobs, all present.
@@ -151,11 +154,17 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jobsDesc
 	ch <- storeBytesDesc
 	ch <- storeFreeDesc
+	ch <- storeWALDesc
 }
 
 // Collect reads the database's Stats; a failed read is reported as an
-// invalid metric (the scrape shows the error) and logged.
+// invalid metric (the scrape shows the error) and logged. The WAL's size
+// (SQLite's -wal file) is the file's, reported even when the database does
+// not answer; PostgreSQL has none to report.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	if w, ok := c.db.(interface{ WALSize() int64 }); ok {
+		ch <- prometheus.MustNewConstMetric(storeWALDesc, prometheus.GaugeValue, float64(w.WALSize()))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := c.db.Stats(ctx)

@@ -57,6 +57,17 @@ type Options struct {
 	// JOBRUN_TEST_MAX_PAGES, which only tests set, to fill a database
 	// without a small file system.
 	MaxPages int
+	// WALLimit is the size in bytes of the write-ahead log (the -wal
+	// file) above which the DB's checkpointer copies it into the database
+	// and truncates it, waiting up to CheckpointWait for readers (see
+	// checkpoint.go); it is also the writer's journal_size_limit.
+	// Default: 32 MiB.
+	WALLimit int64
+	// CheckpointWait bounds how long one checkpoint that truncates the
+	// WAL waits for the write lock and for readers to leave the WAL; it
+	// holds the write lock meanwhile, so appends wait about as long.
+	// Default: 100ms.
+	CheckpointWait time.Duration
 }
 
 // readerConns is the size of the read pool, including the one connection
@@ -71,6 +82,11 @@ type DB struct {
 	writer *sql.DB // one connection, BEGIN IMMEDIATE
 	reader *sql.DB // query-only pool
 	dv     *sql.Conn
+	ckpt   *sql.DB // the checkpointer's connection (checkpoint.go)
+
+	committed chan struct{}      // wakes the checkpointer after a commit
+	stopCkpt  context.CancelFunc // ends the checkpointer
+	ckptDone  chan struct{}      // closed when it has ended
 
 	mu    sync.Mutex
 	locks map[jobs.UID]*runnerLock // runner locks held by this DB
@@ -97,6 +113,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if opts.AgentTimeout <= 0 {
 		opts.AgentTimeout = store.DefaultAgentTimeout
+	}
+	if opts.WALLimit <= 0 {
+		opts.WALLimit = defaultWALLimit
+	}
+	if opts.CheckpointWait <= 0 {
+		opts.CheckpointWait = defaultCheckpointWait
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -172,14 +194,9 @@ func (db *DB) open(ctx context.Context) error {
 		params = "_auto_vacuum=incremental&" + params
 	}
 	var err error
-	db.writer, err = sql.Open("sqlite3", dsn(db.path, params))
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", db.path, err)
+	if db.writer, err = db.openConn(params); err != nil {
+		return err
 	}
-	db.writer.SetMaxOpenConns(1)
-	db.writer.SetMaxIdleConns(1)
-	db.writer.SetConnMaxLifetime(0)
-	db.writer.SetConnMaxIdleTime(0)
 	// The writer connection switches the file to WAL (persistent) before
 	// any reader connects. On a new file that another process is opening
 	// at the same moment, that switch fails with SQLITE_BUSY at once,
@@ -190,11 +207,14 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
+	// The writer is one connection, kept open for the DB's life.
 	if db.opts.MaxPages > 0 {
-		// The writer is one connection, kept open for the DB's life.
 		if _, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", db.opts.MaxPages)); err != nil {
 			return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
 		}
+	}
+	if _, err := db.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", db.opts.WALLimit)); err != nil {
+		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
 	}
 	db.reader, err = sql.Open("sqlite3", dsn(db.path,
 		"_query_only=true&_txlock=deferred&_stmt_cache_size=16&"+busy))
@@ -207,7 +227,21 @@ func (db *DB) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", db.path, db.translate(err))
 	}
-	return nil
+	return db.openCheckpointer()
+}
+
+// openConn opens a pool of one connection to the database with the DSN
+// parameters params, kept open for the DB's life.
+func (db *DB) openConn(params string) (*sql.DB, error) {
+	c, err := sql.Open("sqlite3", dsn(db.path, params))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", db.path, err)
+	}
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	c.SetConnMaxLifetime(0)
+	c.SetConnMaxIdleTime(0)
+	return c, nil
 }
 
 // Close releases every runner lock this DB holds (their jobs, if still
@@ -221,7 +255,7 @@ func (db *DB) Close() error {
 		delete(db.locks, uid)
 	}
 	db.mu.Unlock()
-	var errs []error
+	errs := []error{db.closeCheckpointer()}
 	if db.dv != nil {
 		errs = append(errs, db.dv.Close())
 		db.dv = nil
@@ -273,6 +307,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if db.opts.OnCommit != nil {
 		db.opts.OnCommit(time.Since(start))
 	}
+	db.noteCommit()
 	return nil
 }
 

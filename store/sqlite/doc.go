@@ -19,6 +19,17 @@
 //   - Readers use a separate pool of query-only connections and short
 //     transactions (one page of events each), so a long replay never holds
 //     a read snapshot that keeps the WAL from being checkpointed.
+//   - The WAL is bounded (checkpoint.go): each *DB owns a checkpointer, a
+//     goroutine with a connection of its own, started by Open and ended by
+//     Close. When the -wal file passes Options.WALLimit (32 MiB), or stays
+//     unchanged for a second above 4 MiB, it checkpoints PASSIVE (no write
+//     lock) and then TRUNCATE, whose wait for the write lock and for the
+//     readers still on the WAL is bounded by Options.CheckpointWait
+//     (100 ms; appends wait at most that plus the copy of the last frames),
+//     and retries a second later when readers or another process's
+//     checkpoint were in the way. The writer's journal_size_limit is
+//     WALLimit too. SQLite's own PASSIVE checkpoints (wal_autocheckpoint,
+//     1000 pages) still run in the writer after its commits.
 //   - Events are stored in chunk rows: one row holds a contiguous seq range
 //     of one job (at most 4096 events or about 1 MiB of encoded body; see
 //     store/codec.go). Chunks of one job never overlap and leave no gap, and

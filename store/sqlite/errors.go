@@ -43,6 +43,13 @@ func (db *DB) translate(err error) error {
 	return err
 }
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED:
+// another connection holds a lock.
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
 // writeFailed translates the error of a write transaction and reports it
 // to Options.OnWriteError when the database failed it: a driver error,
 // other than a constraint (a request refused) or an interruption (a
