@@ -297,8 +297,10 @@ func (w progressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	pc := &progressConn{Conn: c, v: w.v}
 	// net/http hands over a fresh writer on the raw connection, the
-	// response's header already sent; write through the wrapper instead.
-	return pc, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(pc, brw.Writer.Size())), nil
+	// response's header already sent: the same buffer writes through the
+	// wrapper instead.
+	brw.Writer.Reset(pc)
+	return pc, brw, nil
 }
 
 // Unwrap gives http.ResponseController the writer underneath.
