@@ -87,6 +87,11 @@ func runReplay(cfg config, t *target, res *result) error {
 	defer cancel(nil)
 	start := time.Now()
 	t.startJob()
+	if cfg.mode == "exec" {
+		if err := t.serveStored(ctx); err != nil {
+			return err
+		}
+	}
 	if err := t.waitFinished(ctx); err != nil {
 		return err
 	}

@@ -26,7 +26,9 @@
 //
 // With -replay the job runs to its end first with no viewer; then all
 // viewers connect at once from after=0 and each is timed until it has the
-// exit event.
+// exit event. In mode exec, exec exits with its job when nobody watches,
+// so the replays are served by jobrun serve on exec's database, as a user
+// who opens the job later gets them.
 package main
 
 import (

@@ -29,6 +29,7 @@ type target struct {
 	ref    string    // the job's id (or uid)
 	report string    // where the generator writes its runtime
 	dir    string    // temporary folder: databases, spool, report
+	bin    string    // the jobrun binary
 	logs   *tail     // the last of the jobrun processes' stderr
 }
 
@@ -44,7 +45,7 @@ func startTarget(cfg config, bin string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{dir: dir, report: filepath.Join(dir, "gen-runtime"), logs: &tail{}}
+	t := &target{dir: dir, bin: bin, report: filepath.Join(dir, "gen-runtime"), logs: &tail{}}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -62,16 +63,7 @@ func startTarget(cfg config, bin string) (*target, error) {
 	linger := max(time.Minute, cfg.timeout).String()
 
 	if cfg.mode == "serve" {
-		t.server = command(bin, env, "serve", "--db", filepath.Join(dir, "serve.db"), "--addr", "127.0.0.1:0",
-			"--max-client-conns", "-1", "--log-format", "json")
-		stderr, err := t.server.StderrPipe()
-		if err != nil {
-			return t, err
-		}
-		if err := t.server.Start(); err != nil {
-			return t, err
-		}
-		if t.base, err = listeningURL(stderr, t.logs); err != nil {
+		if err := t.startServe(filepath.Join(dir, "serve.db")); err != nil {
 			return t, err
 		}
 		t.agent = command(bin, env, append([]string{"exec", "--server", t.base, "--quiet", "--name", "fanout"}, gen...)...)
@@ -87,6 +79,44 @@ func startTarget(cfg config, bin string) (*target, error) {
 	base, ref, err := startAndFindJobURL(t.server, t.logs)
 	t.base, t.ref = base, ref
 	return t, err
+}
+
+// startServe starts jobrun serve on db as the measured process.
+func (t *target) startServe(db string) error {
+	t.server = command(t.bin, childEnv(t.dir), "serve", "--db", db, "--addr", "127.0.0.1:0",
+		"--max-client-conns", "-1", "--log-format", "json")
+	stderr, err := t.server.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := t.server.Start(); err != nil {
+		return err
+	}
+	t.base, err = listeningURL(stderr, t.logs)
+	return err
+}
+
+// serveStored replaces an exec target by jobrun serve on exec's database
+// once exec has exited: exec ends when its job has and no viewer watches,
+// so a replay after the job is served as a user would get it, by serve.
+func (t *target) serveStored(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- t.server.Wait() }()
+	for exited := false; !exited; {
+		select {
+		case <-done:
+			exited = true
+		case <-ctx.Done():
+			return fmt.Errorf("exec did not exit after its job: %w", context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+			if fi, err := os.Stat(t.report); err == nil && time.Since(fi.ModTime()) > 10*time.Second {
+				// The job ended long ago: an older exec lingers
+				// whole, and SIGINT ends a linger.
+				t.server.Process.Signal(syscall.SIGINT)
+			}
+		}
+	}
+	return t.startServe(filepath.Join(t.dir, "jobrun.db"))
 }
 
 // command prepares a jobrun process that dies with this one.
