@@ -117,8 +117,12 @@ func (m *serverMetrics) observeWriteError(err error) {
 // watchStore adds the database's state, read at each scrape: jobs by
 // status, the bytes stored and, for SQLite, the size of the write-ahead
 // log.
-func (m *serverMetrics) watchStore(db serverStore, logger *slog.Logger) {
-	m.reg.MustRegister(&storeCollector{db: db, logger: logger})
+func (m *serverMetrics) watchStore(db database, logger *slog.Logger) {
+	c := &storeCollector{db: db, logger: logger}
+	if db.sq != nil {
+		c.walSize = db.sq.WALSize
+	}
+	m.reg.MustRegister(c)
 }
 
 // handler serves the registry in Prometheus' text format.
@@ -131,8 +135,9 @@ func (m *serverMetrics) handler(logger *slog.Logger) http.Handler {
 
 // storeCollector reads store.Stats at each scrape.
 type storeCollector struct {
-	db     serverStore
-	logger *slog.Logger
+	db      serverStore
+	logger  *slog.Logger
+	walSize func() int64 // SQLite's; nil for PostgreSQL
 }
 
 var (
@@ -162,8 +167,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 // (SQLite's -wal file) is the file's, reported even when the database does
 // not answer; PostgreSQL has none to report.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	if w, ok := c.db.(interface{ WALSize() int64 }); ok {
-		ch <- prometheus.MustNewConstMetric(storeWALDesc, prometheus.GaugeValue, float64(w.WALSize()))
+	if c.walSize != nil {
+		ch <- prometheus.MustNewConstMetric(storeWALDesc, prometheus.GaugeValue, float64(c.walSize()))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
