@@ -147,8 +147,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	defer s.unregister(wc)
 	defer s.viewer(TransportDashboard, false)()
 	wc.onMessage = func(clientMessage) []byte { return dashboardUnsupported }
-	wc.start()
-	defer wc.wg.Wait()
+	defer wc.start()()
 	defer wc.close(websocket.StatusGoingAway, "") // unless closed already
 
 	d := &dashConn{wc: wc, q: q, snap: make(chan snapshot, 1),

@@ -146,6 +146,11 @@ type wsConn struct {
 	once    sync.Once
 	closing atomic.Bool // close has begun: write no more data
 	wg      sync.WaitGroup
+	// pinger fires ping every Heartbeat; pingMu guards it and pingOff,
+	// set when the stream ends (no ping starts after).
+	pinger  *time.Timer
+	pingMu  sync.Mutex
+	pingOff bool
 	job     jobs.ID      // the job streamed, 0 for the dashboard
 	remote  string       // the viewer's address, for logs
 	access  access.Grant // what the viewer may do (cancel needs full)
@@ -237,19 +242,25 @@ func (wc *wsConn) tooSlow(why string) {
 	wc.close(stream.CodeTooSlow, "viewer too slow; resume with after=<last seq seen>")
 }
 
-// start starts the reader and the pinger; the handler waits for them
-// (wc.wg) before it returns.
-func (wc *wsConn) start() {
+// start starts the reader and the pinger. The handler calls the returned
+// stop before it returns: it waits for the reader and a ping in flight.
+func (wc *wsConn) start() (stop func()) {
 	wc.c.SetReadLimit(clientReadLimit)
-	wc.wg.Add(2)
+	wc.wg.Add(1)
 	go wc.readLoop()
-	go wc.pingLoop()
+	wc.pinger = time.AfterFunc(wc.s.heartbeat(), wc.ping)
+	return func() {
+		wc.pingMu.Lock()
+		wc.pingOff = true
+		wc.pinger.Stop()
+		wc.pingMu.Unlock()
+		wc.wg.Wait()
+	}
 }
 
 // run streams src to the end of the job, then closes.
 func (wc *wsConn) run(src source) {
-	wc.start()
-	defer wc.wg.Wait()
+	defer wc.start()()
 
 	hb := wc.s.heartbeat()
 	for {
@@ -365,35 +376,38 @@ func (s *Server) errorNotice(err error, doing string) notice {
 	return notice{Type: "error", Error: msg, Code: code}
 }
 
-// pingLoop sends a protocol ping every Heartbeat. A peer answers only
-// once it has read what was sent before the ping, so one that does not
-// answer within Heartbeat+WriteTimeout is gone or stuck: 4429, unless it
-// took bytes meanwhile (a slow reader far behind, whose pong waits behind
-// the data: it is alive).
-func (wc *wsConn) pingLoop() {
-	defer wc.wg.Done()
-	hb := wc.s.heartbeat()
-	t := time.NewTicker(hb)
-	defer t.Stop()
-	for {
-		select {
-		case <-wc.ctx.Done():
-			return
-		case <-t.C:
-		}
-		wait := hb + wc.s.writeTimeout()
-		ctx, cancel := context.WithTimeout(wc.ctx, wait)
-		err := wc.c.Ping(ctx)
-		cancel()
-		if err != nil {
-			if wc.ctx.Err() != nil {
-				return
-			}
-			if time.Since(time.Unix(0, wc.view.progress.Load())) < wait {
-				continue
-			}
-			wc.tooSlow("no answer to ping")
-			return
-		}
+// ping sends a protocol ping, Heartbeat after the previous one was
+// answered (a timer, not a goroutine per viewer: a goroutine exists only
+// while a ping waits for its pong). A peer answers only once it has read
+// what was sent before the ping, so one that does not answer within
+// Heartbeat+WriteTimeout is gone or stuck: 4429, unless it took bytes
+// meanwhile (a slow reader far behind, whose pong waits behind the data:
+// it is alive).
+func (wc *wsConn) ping() {
+	wc.pingMu.Lock()
+	if wc.pingOff {
+		wc.pingMu.Unlock()
+		return
 	}
+	wc.wg.Add(1) // before stop's Wait: stop sets pingOff under pingMu first
+	wc.pingMu.Unlock()
+	defer wc.wg.Done()
+
+	hb := wc.s.heartbeat()
+	wait := hb + wc.s.writeTimeout()
+	ctx, cancel := context.WithTimeout(wc.ctx, wait)
+	err := wc.c.Ping(ctx)
+	cancel()
+	switch {
+	case wc.ctx.Err() != nil:
+		return
+	case err != nil && time.Since(time.Unix(0, wc.view.progress.Load())) >= wait:
+		wc.tooSlow("no answer to ping")
+		return
+	}
+	wc.pingMu.Lock()
+	if !wc.pingOff {
+		wc.pinger.Reset(hb)
+	}
+	wc.pingMu.Unlock()
 }
