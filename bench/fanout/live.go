@@ -244,6 +244,7 @@ func supervise(ctx context.Context, cancel context.CancelCauseFunc, cfg config, 
 	for {
 		rss := procStatus(t.pid(), "VmRSS")
 		res.MaxRSSSampledKiB = max(res.MaxRSSSampledKiB, rss)
+		res.PeakRSSKiB = max(res.PeakRSSKiB, procStatus(t.pid(), "VmHWM")) // exec may exit with its last viewer
 		res.AgentPeakRSSKiB = max(res.AgentPeakRSSKiB, t.agentPeakRSS())
 		if rss > cfg.maxRSS<<10 {
 			cancel(fmt.Errorf("server RSS %d MiB passed -max-rss %d MiB", rss>>10, cfg.maxRSS))
@@ -267,6 +268,13 @@ func supervise(ctx context.Context, cancel context.CancelCauseFunc, cfg config, 
 // finished reports whether the job has ended (polled once the viewers are
 // done, and throughout when there are none).
 func (t *target) finished() bool {
+	if t.exited != nil {
+		select {
+		case <-t.exited:
+			return true // exec exits only after its job
+		default:
+		}
+	}
 	j, err := t.job()
 	return err == nil && j.final()
 }

@@ -175,7 +175,7 @@ func run(cfg config) (*result, error) {
 	} else {
 		err = runLive(cfg, t, res)
 	}
-	res.PeakRSSKiB = procStatus(t.pid(), "VmHWM")
+	res.PeakRSSKiB = max(res.PeakRSSKiB, procStatus(t.pid(), "VmHWM"))
 	res.AgentPeakRSSKiB = max(res.AgentPeakRSSKiB, t.agentPeakRSS())
 	res.LoadAfter = loadAvg()
 	if err != nil {

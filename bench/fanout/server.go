@@ -30,7 +30,10 @@ type target struct {
 	report string    // where the generator writes its runtime
 	dir    string    // temporary folder: databases, spool, report
 	bin    string    // the jobrun binary
-	logs   *tail     // the last of the jobrun processes' stderr
+	// exited is closed when exec has exited (mode exec; nil once serve
+	// replaced it): exec exits with its job once no viewer needs it.
+	exited chan struct{}
+	logs   *tail // the last of the jobrun processes' stderr
 }
 
 // jobURLRE finds the job's URL in what jobrun exec prints on stderr:
@@ -78,6 +81,10 @@ func startTarget(cfg config, bin string) (*target, error) {
 	t.server.Stdin = pr
 	base, ref, err := startAndFindJobURL(t.server, t.logs)
 	t.base, t.ref = base, ref
+	if t.server.Process != nil {
+		t.exited = make(chan struct{})
+		go func() { t.server.Wait(); close(t.exited) }()
+	}
 	return t, err
 }
 
@@ -100,11 +107,9 @@ func (t *target) startServe(db string) error {
 // once exec has exited: exec ends when its job has and no viewer watches,
 // so a replay after the job is served as a user would get it, by serve.
 func (t *target) serveStored(ctx context.Context) error {
-	done := make(chan error, 1)
-	go func() { done <- t.server.Wait() }()
 	for exited := false; !exited; {
 		select {
-		case <-done:
+		case <-t.exited:
 			exited = true
 		case <-ctx.Done():
 			return fmt.Errorf("exec did not exit after its job: %w", context.Cause(ctx))
@@ -116,6 +121,7 @@ func (t *target) serveStored(ctx context.Context) error {
 			}
 		}
 	}
+	t.exited = nil
 	return t.startServe(filepath.Join(t.dir, "jobrun.db"))
 }
 
@@ -279,7 +285,16 @@ func (t *target) stop() {
 	if t.agent != nil && t.agent.Process != nil {
 		waitOrKill(t.agent, 40*time.Second)
 	}
-	if t.server != nil && t.server.Process != nil {
+	switch {
+	case t.exited != nil:
+		t.server.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-t.exited:
+		case <-time.After(15 * time.Second):
+			t.server.Process.Kill()
+			<-t.exited
+		}
+	case t.server != nil && t.server.Process != nil:
 		t.server.Process.Signal(syscall.SIGTERM)
 		waitOrKill(t.server, 15*time.Second)
 	}
