@@ -51,7 +51,7 @@ func runLive(cfg config, t *target, res *result) error {
 	}
 	res.LoadAtStart = loadAvg()
 
-	cpu0, self0 := cpuTime(t.pid()), selfCPU()
+	cpu0, self0 := t.cpuTime(), selfCPU()
 	stopPerf := startPerf(cfg.perf, t.pid())
 	start := time.Now()
 	t.startJob()
@@ -61,7 +61,7 @@ func runLive(cfg config, t *target, res *result) error {
 	})
 	end := time.Now()
 	stopPerf()
-	res.ServerCPUSeconds = (cpuTime(t.pid()) - cpu0).Seconds()
+	res.ServerCPUSeconds = (t.cpuTime() - cpu0).Seconds()
 	res.ClientCPUSeconds = (selfCPU() - self0).Seconds()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		res.Aborted = cause.Error()
@@ -75,6 +75,12 @@ func runLive(cfg config, t *target, res *result) error {
 	}
 	if j, err := t.job(); err == nil {
 		res.JobEvents = j.LastSeq
+	} else {
+		for _, v := range viewers { // exec has exited: the exit event's seq
+			if v.exit {
+				res.JobEvents = max(res.JobEvents, v.last)
+			}
+		}
 	}
 	summarize(res, viewers, st, start, end)
 	return nil
@@ -110,7 +116,7 @@ func runReplay(cfg config, t *target, res *result) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	errs := map[string]int{}
-	cpu0, self0 := cpuTime(t.pid()), selfCPU()
+	cpu0, self0 := t.cpuTime(), selfCPU()
 	stopPerf := startPerf(cfg.perf, t.pid())
 	t0 := time.Now()
 	for i := range viewers {
@@ -136,7 +142,7 @@ func runReplay(cfg config, t *target, res *result) error {
 	supervise(ctx, cancel, cfg, t, st, n, res, func() bool { return st.done.Load() == n })
 	end := time.Now()
 	stopPerf()
-	res.ServerCPUSeconds = (cpuTime(t.pid()) - cpu0).Seconds()
+	res.ServerCPUSeconds = (t.cpuTime() - cpu0).Seconds()
 	res.ClientCPUSeconds = (selfCPU() - self0).Seconds()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		res.Aborted = cause.Error()

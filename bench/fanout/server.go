@@ -248,6 +248,20 @@ func (t *target) streamURL() string {
 // pid is the measured process: exec, or serve.
 func (t *target) pid() int { return t.server.Process.Pid }
 
+// cpuTime is the measured process's CPU time (user and system): read
+// from /proc while it runs, from its exit status once exec has exited.
+func (t *target) cpuTime() time.Duration {
+	if t.exited != nil {
+		select {
+		case <-t.exited:
+			ps := t.server.ProcessState
+			return ps.UserTime() + ps.SystemTime()
+		default:
+		}
+	}
+	return cpuTime(t.pid())
+}
+
 // startJob lets the generator print.
 func (t *target) startJob() {
 	t.start.Write([]byte{1})
